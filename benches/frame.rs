@@ -1,0 +1,101 @@
+//! Criterion group `frame`: framing 64 MiB of generated records.
+//!
+//! Side by side on the same buffer: the in-memory framer, the blocking
+//! `LineReader`, the async codec driven directly, `BufRead::read_until` into a
+//! new `Vec` per line, tokio-util's `LinesCodec`, and a bare `memchr_iter`
+//! count of `\n` (the ceiling: no framing at all).
+
+use std::hint::black_box;
+use std::io::BufRead;
+
+use bytes::BytesMut;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use syncbatch::frame::{Frame, Framer, LineCodec, LineReader};
+use tokio_util::codec::{Decoder, LinesCodec};
+
+const SIZE: usize = 64 << 20;
+
+fn frame(c: &mut Criterion) {
+    let data = syncbatch::generate::records_of_size(1, SIZE);
+    let mut group = c.benchmark_group("frame");
+    group.throughput(Throughput::Bytes(data.len() as u64));
+    group.sample_size(20);
+
+    group.bench_function("memchr_iter (ceiling)", |b| {
+        b.iter(|| memchr::memchr_iter(b'\n', black_box(&data)).count())
+    });
+    group.bench_function("syncbatch Framer::frames (in memory)", |b| {
+        b.iter_batched(
+            || data.clone(),
+            |buf| {
+                let mut total = 0usize;
+                for f in Framer::new().frames(buf) {
+                    if let Frame::Line(l) = f {
+                        total += l.bytes().len();
+                    }
+                }
+                total
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("syncbatch LineReader (blocking reads)", |b| {
+        b.iter(|| {
+            let mut total = 0usize;
+            for f in LineReader::new(black_box(&data[..])) {
+                if let Frame::Line(l) = f.unwrap() {
+                    total += l.bytes().len();
+                }
+            }
+            total
+        })
+    });
+    group.bench_function("syncbatch LineCodec (decoder)", |b| {
+        b.iter_batched(
+            || BytesMut::from(bytes::Bytes::from(data.clone())),
+            |mut buf| {
+                let mut codec = LineCodec::new();
+                let mut total = 0usize;
+                while let Some(f) = codec.decode_eof(&mut buf).unwrap() {
+                    if let Frame::Line(l) = f {
+                        total += l.bytes().len();
+                    }
+                }
+                total
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("BufRead::read_until (Vec per line)", |b| {
+        b.iter(|| {
+            let mut reader = std::io::BufReader::with_capacity(256 * 1024, black_box(&data[..]));
+            let mut total = 0usize;
+            loop {
+                let mut line = Vec::new();
+                if reader.read_until(b'\n', &mut line).unwrap() == 0 {
+                    break;
+                }
+                total += line.len();
+            }
+            total
+        })
+    });
+    group.bench_function("tokio-util LinesCodec", |b| {
+        b.iter_batched(
+            || BytesMut::from(bytes::Bytes::from(data.clone())),
+            |mut buf| {
+                let mut codec = LinesCodec::new();
+                let mut total = 0usize;
+                while let Some(line) = codec.decode_eof(&mut buf).unwrap() {
+                    total += line.len();
+                }
+                total
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, frame);
+criterion_main!(benches);

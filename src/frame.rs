@@ -1,0 +1,737 @@
+//! Zero-copy line framing: bytes in, numbered lines out.
+//!
+//! The logic lives once, in [`Framer`], a push core with no I/O: hand it a
+//! [`BytesMut`] holding whatever has been read so far and it splits whole lines
+//! off the front. Two thin front ends drive it:
+//!
+//! - [`LineReader`] over any [`std::io::Read`] (blocking), and [`Framer::frames`]
+//!   over a buffer already in memory (the fast path: no read, no copy);
+//! - [`LineCodec`], a [`tokio_util::codec::Decoder`] for `FramedRead`, and
+//!   [`frame_stream`], a `futures::Stream` of frames (feature `async`).
+//!
+//! Rules (they match a naive "split on `\n`" reference, checked by property tests):
+//!
+//! - `\n` ends a line. A `\r` right before it is dropped from the line and
+//!   reported ([`Line::crlf`]); a `\r` anywhere else is data.
+//! - A UTF-8 byte order mark at the very start of the stream is dropped and
+//!   reported on the first frame ([`Line::bom`]).
+//! - The last line may lack its `\n`; an empty stream has no lines, and `"a\n"`
+//!   has one.
+//! - Blank lines are yielded like any other (the validator reports them).
+//! - A line longer than the maximum ([`DEFAULT_MAX_LINE`] unless set) is yielded
+//!   as a [`LongLine`] (number, offset, length) and its bytes are discarded as
+//!   they arrive: memory stays bounded by the maximum plus one read, whatever
+//!   the input.
+//! - The result does not depend on how the input is cut into reads.
+//!
+//! # Example
+//!
+//! ```
+//! use syncbatch::frame::{Frame, LineReader};
+//!
+//! let input = &b"\xEF\xBB\xBF{\"a\":1}\r\n\n{\"b\":2}"[..];
+//! let frames: Vec<Frame> = LineReader::new(input).collect::<Result<_, _>>()?;
+//! assert_eq!(frames.len(), 3);
+//! let Frame::Line(first) = &frames[0] else { panic!() };
+//! assert_eq!((first.number(), first.offset()), (1, 3));
+//! assert!(first.bom() && first.crlf());
+//! assert_eq!(first.bytes(), &b"{\"a\":1}"[..]);
+//! assert!(matches!(&frames[1], Frame::Line(l) if l.is_blank()));
+//! Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io::{self, Read};
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// The default longest line, in bytes without its terminator: 5,000,000, the
+/// batch file size limit (a longer line can never fit in a batch).
+pub const DEFAULT_MAX_LINE: usize = 5_000_000;
+
+/// The default size of one read in [`LineReader`]: 256 KiB.
+pub const DEFAULT_READ_SIZE: usize = 256 * 1024;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// One line of input, its terminator removed.
+///
+/// Cloning is cheap (`O(1)`, a reference count): the bytes are a slice of the
+/// read buffer, shared, never copied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    bytes: Bytes,
+    number: u64,
+    offset: u64,
+    crlf: bool,
+    bom: bool,
+}
+
+impl Line {
+    /// The line's bytes, without `\n` (and without the `\r` of a `\r\n`).
+    #[inline]
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// Takes the bytes out of the line. `O(1)`.
+    #[inline]
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+
+    /// The 1-based line number in the stream.
+    #[inline]
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// The 0-based byte offset of the line's first byte in the stream. For the
+    /// first line of a stream that began with a byte order mark, that is 3.
+    #[inline]
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Whether the line ended with `\r\n` (the `\r` is not in [`Line::bytes`]).
+    #[inline]
+    pub fn crlf(&self) -> bool {
+        self.crlf
+    }
+
+    /// Whether a UTF-8 byte order mark stood before this line (first line only).
+    #[inline]
+    pub fn bom(&self) -> bool {
+        self.bom
+    }
+
+    /// Whether the line is empty or holds only JSON white space (space, tab,
+    /// `\r`). `O(len)`.
+    pub fn is_blank(&self) -> bool {
+        self.bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r'))
+    }
+}
+
+/// A line longer than the framer's maximum. Its bytes were skipped, not kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LongLine {
+    number: u64,
+    offset: u64,
+    len: u64,
+    crlf: bool,
+    bom: bool,
+}
+
+impl LongLine {
+    /// The 1-based line number in the stream.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// The 0-based byte offset of the line's first byte in the stream.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The line's length in bytes, without its terminator (`\n` or `\r\n`).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Always false: a long line is longer than the maximum. Here for clippy's
+    /// `len_without_is_empty` and for symmetry with [`Line`].
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the line ended with `\r\n`.
+    pub fn crlf(&self) -> bool {
+        self.crlf
+    }
+
+    /// Whether a UTF-8 byte order mark stood before this line (first line only).
+    pub fn bom(&self) -> bool {
+        self.bom
+    }
+}
+
+/// What the framer yields: a line, or the news that a line was too long.
+///
+/// An over-long line is an item, not an error, so a `FramedRead` (which stops
+/// for good after a decoder error) keeps going.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A line within the maximum.
+    Line(Line),
+    /// A line over the maximum; its bytes were discarded.
+    TooLong(LongLine),
+}
+
+impl Frame {
+    /// The 1-based line number.
+    pub fn number(&self) -> u64 {
+        match self {
+            Frame::Line(l) => l.number,
+            Frame::TooLong(l) => l.number,
+        }
+    }
+
+    /// The 0-based byte offset of the line's start.
+    pub fn offset(&self) -> u64 {
+        match self {
+            Frame::Line(l) => l.offset,
+            Frame::TooLong(l) => l.offset,
+        }
+    }
+
+    /// Whether the line ended with `\r\n`.
+    pub fn crlf(&self) -> bool {
+        match self {
+            Frame::Line(l) => l.crlf,
+            Frame::TooLong(l) => l.crlf,
+        }
+    }
+
+    /// Whether a byte order mark stood before this line.
+    pub fn bom(&self) -> bool {
+        match self {
+            Frame::Line(l) => l.bom,
+            Frame::TooLong(l) => l.bom,
+        }
+    }
+}
+
+/// State kept while the bytes of an over-long line are being discarded.
+#[derive(Clone, Debug)]
+struct Skipping {
+    number: u64,
+    offset: u64,
+    len: u64,
+    last_cr: bool,
+    bom: bool,
+}
+
+/// The push core: splits whole lines off the front of a buffer. No I/O.
+///
+/// Call [`Framer::decode`] each time bytes were appended to the buffer, until it
+/// returns `None`; at the end of the stream call [`Framer::decode_eof`] until it
+/// returns `None`. Each byte is scanned once (the framer remembers how far it
+/// looked), so the total cost is `O(input)` however the input is cut into reads.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use syncbatch::frame::{Frame, Framer};
+///
+/// let mut framer = Framer::new();
+/// let mut buf = BytesMut::from(&b"one\ntw"[..]);
+/// assert!(matches!(framer.decode(&mut buf), Some(Frame::Line(l)) if l.bytes() == "one"));
+/// assert_eq!(framer.decode(&mut buf), None); // "tw" waits for more
+/// buf.extend_from_slice(b"o");
+/// assert!(matches!(framer.decode_eof(&mut buf), Some(Frame::Line(l)) if l.bytes() == "two"));
+/// assert_eq!(framer.decode_eof(&mut buf), None);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Framer {
+    max_line: usize,
+    /// Stream offset of `buf[0]`.
+    consumed: u64,
+    /// Number of the next line to yield, 1-based.
+    next_number: u64,
+    /// How many bytes at the front of the buffer were already searched for `\n`.
+    scanned: usize,
+    /// No byte seen yet: a byte order mark may still come.
+    at_start: bool,
+    /// The line being framed came after a byte order mark.
+    bom: bool,
+    skipping: Option<Skipping>,
+}
+
+impl Default for Framer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Framer {
+    /// A framer with the default maximum line length, [`DEFAULT_MAX_LINE`].
+    pub fn new() -> Self {
+        Self::with_max_line(DEFAULT_MAX_LINE)
+    }
+
+    /// A framer that yields lines longer than `max_line` bytes (terminator not
+    /// counted) as [`Frame::TooLong`]. It buffers at most `max_line + 1` bytes of
+    /// an unfinished line.
+    pub fn with_max_line(max_line: usize) -> Self {
+        Framer {
+            max_line,
+            consumed: 0,
+            next_number: 1,
+            scanned: 0,
+            at_start: true,
+            bom: false,
+            skipping: None,
+        }
+    }
+
+    /// The maximum line length.
+    pub fn max_line(&self) -> usize {
+        self.max_line
+    }
+
+    /// Stream offset of the first byte not yet yielded or discarded.
+    pub fn position(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Frames an entire input already in memory. A `Vec<u8>`, a `String` or a
+    /// uniquely held `Bytes` is taken without copying, and each line is a
+    /// slice of its allocation; anything else (a static slice, a shared
+    /// `Bytes`) is copied once.
+    pub fn frames(self, data: impl Into<Bytes>) -> Frames {
+        let buf = data
+            .into()
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        Frames {
+            framer: self,
+            buf,
+            done: false,
+        }
+    }
+
+    fn advance(&mut self, buf: &mut BytesMut, n: usize) {
+        buf.advance(n);
+        self.consumed += n as u64;
+    }
+
+    /// Settles whether the stream starts with a byte order mark. Returns false
+    /// when more bytes are needed to tell.
+    fn check_bom(&mut self, buf: &mut BytesMut, eof: bool) -> bool {
+        if !self.at_start {
+            return true;
+        }
+        let n = buf.len().min(BOM.len());
+        if buf[..n] != BOM[..n] {
+            self.at_start = false;
+        } else if n == BOM.len() {
+            self.at_start = false;
+            self.bom = true;
+            self.advance(buf, n);
+        } else if eof {
+            // A prefix of a BOM and then the end: plain data.
+            self.at_start = false;
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// Splits the next whole line off the front of `buf`, or returns `None`
+    /// when `buf` holds no whole line yet (then append more and call again).
+    ///
+    /// Cost: `O(new bytes)` to search, `O(1)` to split (no copy).
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Option<Frame> {
+        if buf.is_empty() || !self.check_bom(buf, false) {
+            return None;
+        }
+        if let Some(skip) = self.skipping.as_mut() {
+            match memchr::memchr(b'\n', buf) {
+                None => {
+                    skip.len += buf.len() as u64;
+                    skip.last_cr = buf.last() == Some(&b'\r');
+                    let n = buf.len();
+                    self.advance(buf, n);
+                    return None;
+                }
+                Some(i) => {
+                    let last_cr = if i > 0 { buf[i - 1] == b'\r' } else { skip.last_cr };
+                    let mut skip = self.skipping.take().expect("checked above");
+                    skip.len += i as u64;
+                    self.advance(buf, i + 1);
+                    return Some(self.long_line(skip, last_cr));
+                }
+            }
+        }
+        match memchr::memchr(b'\n', &buf[self.scanned..]) {
+            Some(i) => {
+                let end = self.scanned + i;
+                self.scanned = 0;
+                let crlf = end > 0 && buf[end - 1] == b'\r';
+                let len = end - usize::from(crlf);
+                if len > self.max_line {
+                    let skip = self.start_skip(end as u64);
+                    self.advance(buf, end + 1);
+                    return Some(self.long_line(skip, crlf));
+                }
+                let mut bytes = buf.split_to(end + 1);
+                bytes.truncate(len);
+                Some(Frame::Line(self.line(bytes.freeze(), end + 1, crlf)))
+            }
+            None => {
+                self.scanned = buf.len();
+                // One `\r` may still be stripped, so `max_line + 1` bytes can
+                // still make a line within the maximum.
+                if buf.len() > self.max_line + 1 {
+                    let mut skip = self.start_skip(buf.len() as u64);
+                    skip.last_cr = buf.last() == Some(&b'\r');
+                    self.scanned = 0;
+                    let n = buf.len();
+                    self.advance(buf, n);
+                    self.skipping = Some(skip);
+                }
+                None
+            }
+        }
+    }
+
+    /// Like [`Framer::decode`], at the end of the stream: the rest of `buf` is
+    /// the last line, terminated or not. Returns `None` once all is yielded.
+    pub fn decode_eof(&mut self, buf: &mut BytesMut) -> Option<Frame> {
+        if !buf.is_empty() {
+            self.check_bom(buf, true);
+        }
+        if let Some(frame) = self.decode(buf) {
+            return Some(frame);
+        }
+        // No `\n` is left in `buf`: what remains is an unterminated last line,
+        // and a `\r` at its end is data.
+        if let Some(mut skip) = self.skipping.take() {
+            skip.len += buf.len() as u64;
+            let n = buf.len();
+            self.advance(buf, n);
+            return Some(self.long_line(skip, false));
+        }
+        if buf.is_empty() {
+            return None;
+        }
+        self.scanned = 0;
+        let len = buf.len();
+        if len > self.max_line {
+            let skip = self.start_skip(len as u64);
+            self.advance(buf, len);
+            return Some(self.long_line(skip, false));
+        }
+        let bytes = buf.split().freeze();
+        Some(Frame::Line(self.line(bytes, len, false)))
+    }
+
+    fn line(&mut self, bytes: Bytes, consumed: usize, crlf: bool) -> Line {
+        let line = Line {
+            bytes,
+            number: self.next_number,
+            offset: self.consumed,
+            crlf,
+            bom: std::mem::take(&mut self.bom),
+        };
+        self.next_number += 1;
+        self.consumed += consumed as u64;
+        line
+    }
+
+    fn start_skip(&mut self, len: u64) -> Skipping {
+        Skipping {
+            number: self.next_number,
+            offset: self.consumed,
+            len,
+            last_cr: false,
+            bom: std::mem::take(&mut self.bom),
+        }
+    }
+
+    /// Finishes a long line; `crlf` says whether its `\n` had a `\r` before it
+    /// (that `\r` was counted in `skip.len` and comes off again).
+    fn long_line(&mut self, skip: Skipping, crlf: bool) -> Frame {
+        self.next_number += 1;
+        Frame::TooLong(LongLine {
+            number: skip.number,
+            offset: skip.offset,
+            len: skip.len - u64::from(crlf),
+            crlf,
+            bom: skip.bom,
+        })
+    }
+}
+
+/// The frames of an input held in memory; see [`Framer::frames`].
+#[derive(Debug)]
+pub struct Frames {
+    framer: Framer,
+    buf: BytesMut,
+    done: bool,
+}
+
+impl Iterator for Frames {
+    type Item = Frame;
+
+    #[inline]
+    fn next(&mut self) -> Option<Frame> {
+        if self.done {
+            return None;
+        }
+        if let Some(frame) = self.framer.decode(&mut self.buf) {
+            return Some(frame);
+        }
+        let frame = self.framer.decode_eof(&mut self.buf);
+        self.done = frame.is_none();
+        frame
+    }
+}
+
+/// Blocking front end: frames lines from any [`Read`].
+///
+/// Reads [`DEFAULT_READ_SIZE`] bytes at a time into one buffer and hands out
+/// slices of it. Memory: the maximum line length plus one read, plus whatever
+/// lines the caller still holds (a held [`Line`] keeps its read's allocation).
+/// Retries reads interrupted by a signal.
+#[derive(Debug)]
+pub struct LineReader<R> {
+    inner: R,
+    framer: Framer,
+    buf: BytesMut,
+    read_size: usize,
+    eof: bool,
+    done: bool,
+}
+
+impl<R: Read> LineReader<R> {
+    /// A reader with the default maximum line and read size.
+    pub fn new(inner: R) -> Self {
+        Self::with_framer(inner, Framer::new())
+    }
+
+    /// A reader driving the given framer (to set the maximum line length).
+    pub fn with_framer(inner: R, framer: Framer) -> Self {
+        LineReader {
+            inner,
+            framer,
+            buf: BytesMut::new(),
+            read_size: DEFAULT_READ_SIZE,
+            eof: false,
+            done: false,
+        }
+    }
+
+    /// Sets how many bytes to ask for per read (at least 1); small sizes are
+    /// for tests, large ones for throughput.
+    pub fn read_size(mut self, n: usize) -> Self {
+        self.read_size = n.max(1);
+        self
+    }
+
+    /// The stream offset of the first byte not yet yielded.
+    pub fn position(&self) -> u64 {
+        self.framer.position()
+    }
+
+    /// Returns the next frame, `Ok(None)` at the end, or the read's error.
+    pub fn next_frame(&mut self) -> io::Result<Option<Frame>> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            if self.eof {
+                let frame = self.framer.decode_eof(&mut self.buf);
+                self.done = frame.is_none();
+                return Ok(frame);
+            }
+            if let Some(frame) = self.framer.decode(&mut self.buf) {
+                return Ok(Some(frame));
+            }
+            self.fill()?;
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        let start = self.buf.len();
+        // `reserve` reuses the allocation when no yielded line still holds it.
+        self.buf.reserve(self.read_size);
+        self.buf.resize(start + self.read_size, 0);
+        let result = loop {
+            match self.inner.read(&mut self.buf[start..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let n = *result.as_ref().unwrap_or(&0);
+        self.buf.truncate(start + n);
+        if result? == 0 {
+            self.eof = true;
+        }
+        Ok(())
+    }
+
+    /// Gives back the inner reader.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
+impl<R: Read> Iterator for LineReader<R> {
+    type Item = io::Result<Frame>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_frame().transpose()
+    }
+}
+
+#[cfg(feature = "async")]
+pub use self::async_io::{frame_stream, LineCodec};
+
+#[cfg(feature = "async")]
+mod async_io {
+    use super::{Frame, Framer};
+    use bytes::BytesMut;
+    use std::io;
+    use tokio::io::AsyncRead;
+    use tokio_util::codec::{Decoder, FramedRead};
+
+    /// The framer as a [`Decoder`], for [`FramedRead`]. Yields the same
+    /// frames as [`super::LineReader`]; an over-long line is an item, never an
+    /// `Err`, so the stream goes on after it.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use syncbatch::frame::{Frame, LineCodec};
+    /// use tokio_util::codec::FramedRead;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut frames = FramedRead::new(&b"a\r\nb"[..], LineCodec::new());
+    /// let first = frames.next().await.unwrap()?;
+    /// assert!(first.crlf());
+    /// assert!(matches!(frames.next().await.unwrap()?, Frame::Line(l) if l.bytes() == "b"));
+    /// assert!(frames.next().await.is_none());
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
+    #[derive(Clone, Debug, Default)]
+    pub struct LineCodec {
+        framer: Framer,
+    }
+
+    impl LineCodec {
+        /// A codec with the default maximum line length.
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// A codec driving the given framer.
+        pub fn with_framer(framer: Framer) -> Self {
+            LineCodec { framer }
+        }
+    }
+
+    impl Decoder for LineCodec {
+        type Item = Frame;
+        type Error = io::Error;
+
+        fn decode(&mut self, buf: &mut BytesMut) -> io::Result<Option<Frame>> {
+            Ok(self.framer.decode(buf))
+        }
+
+        fn decode_eof(&mut self, buf: &mut BytesMut) -> io::Result<Option<Frame>> {
+            Ok(self.framer.decode_eof(buf))
+        }
+    }
+
+    /// A `Stream` of the frames of an async reader, read 64 KiB at a time.
+    pub fn frame_stream<R: AsyncRead>(reader: R, framer: Framer) -> FramedRead<R, LineCodec> {
+        FramedRead::with_capacity(reader, LineCodec::with_framer(framer), 64 * 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], max: usize) -> Vec<Frame> {
+        Framer::with_max_line(max)
+            .frames(input.to_vec())
+            .collect()
+    }
+
+    fn text(f: &Frame) -> String {
+        match f {
+            Frame::Line(l) => String::from_utf8_lossy(l.bytes()).into_owned(),
+            Frame::TooLong(l) => format!("<long {}>", l.len()),
+        }
+    }
+
+    #[test]
+    fn empty_input_has_no_lines() {
+        assert!(lines(b"", 10).is_empty());
+    }
+
+    #[test]
+    fn trailing_newline_makes_no_extra_line() {
+        let f = lines(b"a\n", 10);
+        assert_eq!(f.len(), 1);
+        let f = lines(b"\n", 10);
+        assert_eq!(f.len(), 1);
+        assert!(matches!(&f[0], Frame::Line(l) if l.is_blank()));
+    }
+
+    #[test]
+    fn lone_cr_is_data_and_crlf_is_reported() {
+        let f = lines(b"a\rb\r\nc\r", 10);
+        assert_eq!(f.iter().map(text).collect::<Vec<_>>(), ["a\rb", "c\r"]);
+        assert!(f[0].crlf());
+        assert!(!f[1].crlf());
+        assert_eq!(f[1].offset(), 5);
+    }
+
+    #[test]
+    fn bom_only_at_stream_start() {
+        let f = lines(b"\xEF\xBB\xBFx\n\xEF\xBB\xBFy", 10);
+        assert!(f[0].bom());
+        assert_eq!(f[0].offset(), 3);
+        assert!(!f[1].bom());
+        assert_eq!(text(&f[1]), "\u{feff}y");
+        // A BOM prefix cut short by the end of input is data.
+        let f = lines(b"\xEF\xBB", 10);
+        assert!(matches!(&f[0], Frame::Line(l) if l.bytes() == &b"\xEF\xBB"[..] && !l.bom()));
+    }
+
+    #[test]
+    fn long_lines_are_items_with_their_length() {
+        let f = lines(b"12345\n123456\r\n1234567", 5);
+        assert_eq!(f.iter().map(text).collect::<Vec<_>>(), ["12345", "<long 6>", "<long 7>"]);
+        assert!(f[1].crlf());
+        assert_eq!(f[2].number(), 3);
+        assert_eq!(f[2].offset(), 14);
+        // Exactly the maximum plus `\r\n`, arriving byte by byte.
+        let r = LineReader::with_framer(&b"12345\r\nx"[..], Framer::with_max_line(5)).read_size(1);
+        let f: Vec<Frame> = r.collect::<io::Result<_>>().unwrap();
+        assert_eq!(f.iter().map(text).collect::<Vec<_>>(), ["12345", "x"]);
+    }
+
+    #[test]
+    fn long_line_memory_is_bounded() {
+        // 10 MB line through a 1 KB maximum, read 64 KB at a time: the buffer
+        // never holds more than the maximum plus one read.
+        struct Zeros(usize);
+        impl Read for Zeros {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.0);
+                buf[..n].fill(b'0');
+                self.0 -= n;
+                Ok(n)
+            }
+        }
+        let mut r = LineReader::with_framer(Zeros(10_000_000), Framer::with_max_line(1000))
+            .read_size(64 * 1024);
+        let f = r.next_frame().unwrap().unwrap();
+        assert!(matches!(f, Frame::TooLong(ref l) if l.len() == 10_000_000));
+        assert!(r.buf.capacity() <= 1000 + 2 * 64 * 1024, "{}", r.buf.capacity());
+        assert!(r.next_frame().unwrap().is_none());
+    }
+
+    #[test]
+    fn read_errors_are_returned() {
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk on fire"))
+            }
+        }
+        let err = LineReader::new(Broken).next_frame().unwrap_err();
+        assert_eq!(err.to_string(), "disk on fire");
+    }
+}

@@ -1,0 +1,79 @@
+//! Entry points shared by the cargo-fuzz targets in `fuzz/` and by the stable
+//! test that replays their corpora (`tests/fuzz_corpus.rs`). Each takes
+//! arbitrary bytes and panics only when an invariant breaks.
+
+use bytes::BytesMut;
+
+use crate::frame::{Frame, Framer, LineReader};
+
+/// Reads the fuzzer's first bytes as small settings, so that limits and read
+/// sizes are explored along with the input.
+fn settings(data: &[u8]) -> (usize, usize, &[u8]) {
+    match data {
+        [a, b, rest @ ..] => (usize::from(*a), usize::from(*b % 16) + 1, rest),
+        _ => (16, 1, data),
+    }
+}
+
+/// Checks one frame against the input it came from.
+fn check_frame(input: &[u8], frame: &Frame, max: usize) {
+    let start = frame.offset() as usize;
+    match frame {
+        Frame::Line(line) => {
+            assert!(line.bytes().len() <= max);
+            assert_eq!(&input[start..start + line.bytes().len()], &line.bytes()[..]);
+            assert!(!line.bytes().contains(&b'\n'));
+        }
+        Frame::TooLong(long) => {
+            assert!(long.len() as usize > max);
+            let body = &input[start..start + long.len() as usize];
+            assert!(!body.contains(&b'\n'));
+        }
+    }
+}
+
+/// The framer: the in-memory path and a blocking reader cut into small reads
+/// must agree, and every frame must be the input's bytes at its offset.
+pub fn frame(data: &[u8]) {
+    let (max, read_size, input) = settings(data);
+    let whole: Vec<Frame> = Framer::with_max_line(max)
+        .frames(input.to_vec())
+        .collect();
+    let mut expected_number = 1;
+    for f in &whole {
+        assert_eq!(f.number(), expected_number);
+        expected_number += 1;
+        check_frame(input, f, max);
+    }
+    let read: Vec<Frame> = LineReader::with_framer(input, Framer::with_max_line(max))
+        .read_size(read_size)
+        .collect::<Result<_, _>>()
+        .expect("reading a slice cannot fail");
+    assert_eq!(whole, read);
+}
+
+/// The async decoder, driven by hand the way `FramedRead` drives it (append a
+/// chunk, decode until `None`; at the end, `decode_eof` until `None`), must
+/// agree with the in-memory path.
+#[cfg(feature = "async")]
+pub fn decode(data: &[u8]) {
+    use tokio_util::codec::Decoder;
+    let (max, chunk, input) = settings(data);
+    let whole: Vec<Frame> = Framer::with_max_line(max)
+        .frames(input.to_vec())
+        .collect();
+    let mut codec = crate::frame::LineCodec::with_framer(Framer::with_max_line(max));
+    let mut buf = BytesMut::new();
+    let mut got = Vec::new();
+    for piece in input.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        while let Some(f) = codec.decode(&mut buf).expect("never an error") {
+            got.push(f);
+        }
+    }
+    while let Some(f) = codec.decode_eof(&mut buf).expect("never an error") {
+        got.push(f);
+    }
+    assert!(buf.is_empty(), "bytes left after the end");
+    assert_eq!(whole, got);
+}
