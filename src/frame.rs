@@ -64,6 +64,7 @@ pub struct Line {
     offset: u64,
     crlf: bool,
     bom: bool,
+    newline: bool,
 }
 
 impl Line {
@@ -104,6 +105,12 @@ impl Line {
         self.bom
     }
 
+    /// Whether a `\n` ended the line (false only for a last line without one).
+    #[inline]
+    pub fn newline(&self) -> bool {
+        self.newline
+    }
+
     /// Whether the line is empty or holds only JSON white space (space, tab,
     /// `\r`). `O(len)`.
     pub fn is_blank(&self) -> bool {
@@ -119,6 +126,7 @@ pub struct LongLine {
     len: u64,
     crlf: bool,
     bom: bool,
+    newline: bool,
 }
 
 impl LongLine {
@@ -151,6 +159,11 @@ impl LongLine {
     /// Whether a UTF-8 byte order mark stood before this line (first line only).
     pub fn bom(&self) -> bool {
         self.bom
+    }
+
+    /// Whether a `\n` ended the line (false only for a last line without one).
+    pub fn newline(&self) -> bool {
+        self.newline
     }
 }
 
@@ -197,6 +210,29 @@ impl Frame {
             Frame::Line(l) => l.bom,
             Frame::TooLong(l) => l.bom,
         }
+    }
+
+    /// The line's length without its terminator.
+    pub fn len(&self) -> u64 {
+        match self {
+            Frame::Line(l) => l.bytes.len() as u64,
+            Frame::TooLong(l) => l.len,
+        }
+    }
+
+    /// Whether the line is empty (no bytes before its terminator).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The stream offset just past the line and its terminator: after the
+    /// last frame, the size of the stream.
+    pub fn end(&self) -> u64 {
+        let (crlf, newline) = match self {
+            Frame::Line(l) => (l.crlf, l.newline),
+            Frame::TooLong(l) => (l.crlf, l.newline),
+        };
+        self.offset() + self.len() + u64::from(crlf) + u64::from(newline)
     }
 }
 
@@ -343,11 +379,15 @@ impl Framer {
                     return None;
                 }
                 Some(i) => {
-                    let last_cr = if i > 0 { buf[i - 1] == b'\r' } else { skip.last_cr };
+                    let last_cr = if i > 0 {
+                        buf[i - 1] == b'\r'
+                    } else {
+                        skip.last_cr
+                    };
                     let mut skip = self.skipping.take().expect("checked above");
                     skip.len += i as u64;
                     self.advance(buf, i + 1);
-                    return Some(self.long_line(skip, last_cr));
+                    return Some(self.long_line(skip, last_cr, true));
                 }
             }
         }
@@ -360,17 +400,17 @@ impl Framer {
                 if len > self.max_line {
                     let skip = self.start_skip(end as u64);
                     self.advance(buf, end + 1);
-                    return Some(self.long_line(skip, crlf));
+                    return Some(self.long_line(skip, crlf, true));
                 }
                 let mut bytes = buf.split_to(end + 1);
                 bytes.truncate(len);
-                Some(Frame::Line(self.line(bytes.freeze(), end + 1, crlf)))
+                Some(Frame::Line(self.line(bytes.freeze(), end + 1, crlf, true)))
             }
             None => {
                 self.scanned = buf.len();
                 // One `\r` may still be stripped, so `max_line + 1` bytes can
                 // still make a line within the maximum.
-                if buf.len() > self.max_line + 1 {
+                if buf.len() > self.max_line.saturating_add(1) {
                     let mut skip = self.start_skip(buf.len() as u64);
                     skip.last_cr = buf.last() == Some(&b'\r');
                     self.scanned = 0;
@@ -398,7 +438,7 @@ impl Framer {
             skip.len += buf.len() as u64;
             let n = buf.len();
             self.advance(buf, n);
-            return Some(self.long_line(skip, false));
+            return Some(self.long_line(skip, false, false));
         }
         if buf.is_empty() {
             return None;
@@ -408,19 +448,20 @@ impl Framer {
         if len > self.max_line {
             let skip = self.start_skip(len as u64);
             self.advance(buf, len);
-            return Some(self.long_line(skip, false));
+            return Some(self.long_line(skip, false, false));
         }
         let bytes = buf.split().freeze();
-        Some(Frame::Line(self.line(bytes, len, false)))
+        Some(Frame::Line(self.line(bytes, len, false, false)))
     }
 
-    fn line(&mut self, bytes: Bytes, consumed: usize, crlf: bool) -> Line {
+    fn line(&mut self, bytes: Bytes, consumed: usize, crlf: bool, newline: bool) -> Line {
         let line = Line {
             bytes,
             number: self.next_number,
             offset: self.consumed,
             crlf,
             bom: std::mem::take(&mut self.bom),
+            newline,
         };
         self.next_number += 1;
         self.consumed += consumed as u64;
@@ -439,7 +480,7 @@ impl Framer {
 
     /// Finishes a long line; `crlf` says whether its `\n` had a `\r` before it
     /// (that `\r` was counted in `skip.len` and comes off again).
-    fn long_line(&mut self, skip: Skipping, crlf: bool) -> Frame {
+    fn long_line(&mut self, skip: Skipping, crlf: bool, newline: bool) -> Frame {
         self.next_number += 1;
         Frame::TooLong(LongLine {
             number: skip.number,
@@ -447,6 +488,7 @@ impl Framer {
             len: skip.len - u64::from(crlf),
             crlf,
             bom: skip.bom,
+            newline,
         })
     }
 }
@@ -642,9 +684,7 @@ mod tests {
     use super::*;
 
     fn lines(input: &[u8], max: usize) -> Vec<Frame> {
-        Framer::with_max_line(max)
-            .frames(input.to_vec())
-            .collect()
+        Framer::with_max_line(max).frames(input.to_vec()).collect()
     }
 
     fn text(f: &Frame) -> String {
@@ -692,7 +732,10 @@ mod tests {
     #[test]
     fn long_lines_are_items_with_their_length() {
         let f = lines(b"12345\n123456\r\n1234567", 5);
-        assert_eq!(f.iter().map(text).collect::<Vec<_>>(), ["12345", "<long 6>", "<long 7>"]);
+        assert_eq!(
+            f.iter().map(text).collect::<Vec<_>>(),
+            ["12345", "<long 6>", "<long 7>"]
+        );
         assert!(f[1].crlf());
         assert_eq!(f[2].number(), 3);
         assert_eq!(f[2].offset(), 14);
@@ -719,7 +762,11 @@ mod tests {
             .read_size(64 * 1024);
         let f = r.next_frame().unwrap().unwrap();
         assert!(matches!(f, Frame::TooLong(ref l) if l.len() == 10_000_000));
-        assert!(r.buf.capacity() <= 1000 + 2 * 64 * 1024, "{}", r.buf.capacity());
+        assert!(
+            r.buf.capacity() <= 1000 + 2 * 64 * 1024,
+            "{}",
+            r.buf.capacity()
+        );
         assert!(r.next_frame().unwrap().is_none());
     }
 

@@ -36,13 +36,9 @@ fn check_frame(input: &[u8], frame: &Frame, max: usize) {
 /// must agree, and every frame must be the input's bytes at its offset.
 pub fn frame(data: &[u8]) {
     let (max, read_size, input) = settings(data);
-    let whole: Vec<Frame> = Framer::with_max_line(max)
-        .frames(input.to_vec())
-        .collect();
-    let mut expected_number = 1;
-    for f in &whole {
-        assert_eq!(f.number(), expected_number);
-        expected_number += 1;
+    let whole: Vec<Frame> = Framer::with_max_line(max).frames(input.to_vec()).collect();
+    for (number, f) in (1..).zip(&whole) {
+        assert_eq!(f.number(), number);
         check_frame(input, f, max);
     }
     let read: Vec<Frame> = LineReader::with_framer(input, Framer::with_max_line(max))
@@ -59,9 +55,7 @@ pub fn frame(data: &[u8]) {
 pub fn decode(data: &[u8]) {
     use tokio_util::codec::Decoder;
     let (max, chunk, input) = settings(data);
-    let whole: Vec<Frame> = Framer::with_max_line(max)
-        .frames(input.to_vec())
-        .collect();
+    let whole: Vec<Frame> = Framer::with_max_line(max).frames(input.to_vec()).collect();
     let mut codec = crate::frame::LineCodec::with_framer(Framer::with_max_line(max));
     let mut buf = BytesMut::new();
     let mut got = Vec::new();
@@ -76,4 +70,43 @@ pub fn decode(data: &[u8]) {
     }
     assert!(buf.is_empty(), "bytes left after the end");
     assert_eq!(whole, got);
+}
+
+/// The validator over a whole file: small limits taken from the first bytes,
+/// the file read in small pieces and whole must give the same report, and
+/// every diagnostic must point into the file.
+pub fn validate(data: &[u8]) {
+    use crate::validate::{validate_reader, Limits};
+    let (max, read_size, input) = settings(data);
+    let limits = Limits {
+        max_records: (max % 8) as u64 + 1,
+        min_records: (max % 3) as u64,
+        max_bytes: max as u64 * 4 + 1,
+    };
+    let whole = validate_reader(input, limits).expect("a slice cannot fail");
+    struct Pieces<'a>(&'a [u8], usize);
+    impl std::io::Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let pieces = validate_reader(Pieces(input, read_size), limits).expect("cannot fail");
+    assert_eq!(whole.diagnostics, pieces.diagnostics);
+    assert_eq!(whole.summary, pieces.summary);
+    if input != b"\xEF\xBB\xBF" {
+        // Frames cover the whole input; only a lone BOM makes no frame.
+        assert_eq!(whole.summary.bytes, input.len() as u64);
+    }
+    let lines = input.split(|&b| b == b'\n').count() as u64;
+    for d in &whole.diagnostics {
+        if let Some(line) = d.line {
+            assert!(line >= 1 && line <= lines, "line {line} of {lines}");
+        }
+        if let Some(byte) = d.byte {
+            assert!(byte <= input.len() as u64);
+        }
+    }
 }

@@ -2,7 +2,9 @@
 #![warn(missing_docs)]
 
 pub mod frame;
-#[cfg(feature = "generate")]
-pub mod generate;
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "generate")]
+pub mod generate;
+pub mod ids;
+pub mod validate;

@@ -1,1 +1,43 @@
-fn main(){}
+//! The `syncbatch` command line, thin over the library.
+//!
+//! Exit codes, every subcommand: 0 success, 1 the input is not compliant,
+//! 2 usage or I/O error.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Validate, split and merge the JSON Lines files of the Sync Labs lip-sync Batch API.
+#[derive(Parser)]
+#[command(name = "syncbatch", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check each file as one batch input file, with line-precise diagnostics.
+    Validate(cli::validate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap's help and version are successes; anything else is usage.
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let status = match cli.command {
+        Command::Validate(args) => cli::validate::run(args),
+    };
+    ExitCode::from(status)
+}

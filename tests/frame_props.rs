@@ -6,8 +6,8 @@ use futures::StreamExt;
 use proptest::prelude::*;
 use syncbatch::frame::{frame_stream, Frame, Framer, LineReader};
 
-/// What one frame must look like: (number, offset, Ok(bytes) or Err(long len), crlf, bom).
-type Expected = (u64, u64, Result<Vec<u8>, u64>, bool, bool);
+/// What one frame must look like: (number, offset, Ok(bytes) or Err(long len), crlf, bom, newline).
+type Expected = (u64, u64, Result<Vec<u8>, u64>, bool, bool, bool);
 
 /// The rules, spelled out the slow and obvious way: strip a leading BOM, split
 /// on `\n`, drop the empty piece after a final `\n`, strip the `\r` of `\r\n`.
@@ -26,13 +26,17 @@ fn reference(input: &[u8], max: usize) -> Vec<Expected> {
     for (i, piece) in pieces.into_iter().enumerate() {
         let has_newline = i + 1 < count || terminated_last;
         let crlf = has_newline && piece.last() == Some(&b'\r');
-        let content = if crlf { &piece[..piece.len() - 1] } else { piece };
+        let content = if crlf {
+            &piece[..piece.len() - 1]
+        } else {
+            piece
+        };
         let body = if content.len() > max {
             Err(content.len() as u64)
         } else {
             Ok(content.to_vec())
         };
-        out.push((i as u64 + 1, offset, body, crlf, bom && i == 0));
+        out.push((i as u64 + 1, offset, body, crlf, bom && i == 0, has_newline));
         offset += piece.len() as u64 + u64::from(has_newline);
     }
     out
@@ -40,8 +44,22 @@ fn reference(input: &[u8], max: usize) -> Vec<Expected> {
 
 fn describe(f: &Frame) -> Expected {
     match f {
-        Frame::Line(l) => (l.number(), l.offset(), Ok(l.bytes().to_vec()), l.crlf(), l.bom()),
-        Frame::TooLong(l) => (l.number(), l.offset(), Err(l.len()), l.crlf(), l.bom()),
+        Frame::Line(l) => (
+            l.number(),
+            l.offset(),
+            Ok(l.bytes().to_vec()),
+            l.crlf(),
+            l.bom(),
+            l.newline(),
+        ),
+        Frame::TooLong(l) => (
+            l.number(),
+            l.offset(),
+            Err(l.len()),
+            l.crlf(),
+            l.bom(),
+            l.newline(),
+        ),
     }
 }
 
@@ -96,12 +114,16 @@ fn asynchronous(data: &[u8], max: usize, sizes: Vec<usize>) -> Vec<Expected> {
     let mut i = 0;
     while !rest.is_empty() {
         let n = sizes[i % sizes.len()].clamp(1, rest.len());
-        chunks.push(Ok::<_, io::Error>(bytes::Bytes::copy_from_slice(&rest[..n])));
+        chunks.push(Ok::<_, io::Error>(bytes::Bytes::copy_from_slice(
+            &rest[..n],
+        )));
         rest = &rest[n..];
         i += 1;
     }
     let reader = tokio_util::io::StreamReader::new(futures::stream::iter(chunks));
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         frame_stream(reader, Framer::with_max_line(max))
             .map(|f| describe(&f.unwrap()))
@@ -154,9 +176,9 @@ fn reference_agrees_with_hand_written_cases() {
     assert_eq!(
         r,
         vec![
-            (1, 3, Err(2), true, true),
-            (2, 7, Ok(vec![]), false, false),
-            (3, 8, Err(3), false, false),
+            (1, 3, Err(2), true, true, true),
+            (2, 7, Ok(vec![]), false, false, true),
+            (3, 8, Err(3), false, false, false),
         ]
     );
 }

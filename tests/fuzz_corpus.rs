@@ -4,7 +4,9 @@ use std::fs;
 use std::path::Path;
 
 fn replay(target: &str, run: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
     let mut count = 0;
     for entry in fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
@@ -25,4 +27,9 @@ fn frame_corpus() {
 #[test]
 fn decode_corpus() {
     replay("decode", syncbatch::fuzzing::decode);
+}
+
+#[test]
+fn validate_corpus() {
+    replay("validate", syncbatch::fuzzing::validate);
 }

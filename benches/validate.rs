@@ -1,0 +1,75 @@
+//! Criterion group `validate`: checking generated valid records.
+//!
+//! The validator (framing, every rule, id uniqueness) against a baseline that
+//! splits lines with memchr, parses each into a `serde_json::Value` and checks
+//! only the envelope fields and id uniqueness.
+
+use std::collections::HashSet;
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use serde_json::Value;
+use syncbatch::frame::Framer;
+use syncbatch::validate::{Limits, Validator};
+
+const RECORDS: usize = 100_000;
+
+fn limits() -> Limits {
+    // One file of any size: the count and byte limits are out of the way.
+    Limits {
+        max_records: u64::MAX,
+        min_records: 0,
+        max_bytes: u64::MAX,
+    }
+}
+
+fn baseline(data: &[u8]) -> usize {
+    let mut ids = HashSet::new();
+    let mut bad = 0;
+    for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let ok = match serde_json::from_slice::<Value>(line) {
+            Ok(Value::Object(m)) => {
+                let id_ok = match m.get("request_id") {
+                    Some(Value::String(id)) => ids.insert(id.clone()),
+                    _ => false,
+                };
+                id_ok
+                    && m.get("endpoint").and_then(Value::as_str) == Some("/v2/generate")
+                    && m.get("payload").is_some_and(Value::is_object)
+            }
+            _ => false,
+        };
+        bad += usize::from(!ok);
+    }
+    bad
+}
+
+fn validate(c: &mut Criterion) {
+    let data = syncbatch::generate::records(1, RECORDS);
+    let mut group = c.benchmark_group("validate");
+    group.throughput(Throughput::Bytes(data.len() as u64));
+    group.sample_size(10);
+    group.bench_function("syncbatch Validator (all rules)", |b| {
+        b.iter_batched(
+            || data.clone(),
+            |buf| {
+                let mut v = Validator::new(limits());
+                let mut out = Vec::new();
+                for frame in Framer::new().frames(buf) {
+                    v.check(&frame, &mut out);
+                }
+                v.finish(&mut out);
+                assert!(out.is_empty());
+                out.len()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("baseline serde_json::Value (envelope only)", |b| {
+        b.iter(|| assert_eq!(baseline(black_box(&data)), 0))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, validate);
+criterion_main!(benches);

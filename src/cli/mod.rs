@@ -1,0 +1,81 @@
+//! Subcommands: argument parsing, files, and output formats. The work itself
+//! is the library's.
+
+pub mod validate;
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Read};
+
+/// Exit status: success.
+pub const OK: u8 = 0;
+/// Exit status: the input is not compliant.
+pub const NOT_COMPLIANT: u8 = 1;
+/// Exit status: usage or I/O error.
+pub const FAILURE: u8 = 2;
+
+/// An input named on the command line: `-` is standard input.
+pub struct Input {
+    /// The name to print.
+    pub name: String,
+    /// The opened reader.
+    pub reader: Box<dyn Read>,
+    /// The size, when it is a file.
+    pub size: Option<u64>,
+}
+
+/// Opens a named input; the error names the file.
+pub fn open(path: &str) -> Result<Input, String> {
+    if path == "-" {
+        return Ok(Input {
+            name: "<stdin>".into(),
+            reader: Box::new(io::stdin().lock()),
+            size: None,
+        });
+    }
+    let file = File::open(path).map_err(|e| format!("{path}: cannot open: {e}"))?;
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    Ok(Input {
+        name: path.to_owned(),
+        reader: Box::new(file),
+        size,
+    })
+}
+
+/// A byte progress bar on stderr when it is a terminal (and not in CI);
+/// hidden otherwise.
+pub fn progress(len: Option<u64>, what: &str) -> indicatif::ProgressBar {
+    let visible = io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    if !visible {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = match len {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    let template = "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}";
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// A reader that advances a progress bar as it is read.
+pub struct Progress<R> {
+    /// The reader.
+    pub inner: R,
+    /// The bar.
+    pub bar: indicatif::ProgressBar,
+}
+
+impl<R: Read> Read for Progress<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}

@@ -1,0 +1,116 @@
+//! A compact set of request ids, for uniqueness over millions of records.
+//!
+//! Each id is kept as its 128-bit XXH3 hash and the line it was first seen on:
+//! 24 bytes per entry, about 30 to 45 bytes per id with the table's slack,
+//! whatever the id's length. Two different ids collide with probability about
+//! `n² / 2¹²⁹`: for ten million ids, below 10⁻²³.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+/// A request id's 128-bit hash: its own low word is a good table hash.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct IdKey(u64, u64);
+
+impl Hash for IdKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0);
+    }
+}
+
+/// Hands the table the low word of an [`IdKey`] unchanged.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("IdKey hashes one u64");
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A set of request ids with the line each was first seen on.
+///
+/// ```
+/// use syncbatch::ids::IdSet;
+///
+/// let mut ids = IdSet::new();
+/// assert_eq!(ids.insert("req-1", 3), None);
+/// assert_eq!(ids.insert("req-1", 9), Some(3)); // a duplicate: first seen on line 3
+/// assert_eq!(ids.len(), 1);
+/// ```
+#[derive(Default)]
+pub struct IdSet {
+    map: HashMap<IdKey, u64, BuildHasherDefault<PassThrough>>,
+}
+
+impl IdSet {
+    /// An empty set. Allocates nothing until the first insert.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn key(id: &str) -> IdKey {
+        let h = xxhash_rust::xxh3::xxh3_128(id.as_bytes());
+        IdKey(h as u64, (h >> 64) as u64)
+    }
+
+    /// Adds `id`, first seen on `line`. Returns `None` when it is new, or the
+    /// line it was first seen on. `O(len(id))` to hash, `O(1)` amortised to
+    /// insert.
+    pub fn insert(&mut self, id: &str, line: u64) -> Option<u64> {
+        match self.map.entry(Self::key(id)) {
+            std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(line);
+                None
+            }
+        }
+    }
+
+    /// Whether `id` is in the set. `O(len(id))`.
+    pub fn contains(&self, id: &str) -> bool {
+        self.map.contains_key(&Self::key(id))
+    }
+
+    /// How many ids the set holds.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+impl std::fmt::Debug for IdSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdSet").field("len", &self.len()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_distinct_ids_never_collide() {
+        let mut ids = IdSet::new();
+        for i in 0..200_000u64 {
+            assert_eq!(ids.insert(&format!("req-{i}"), i), None);
+        }
+        for i in 0..200_000u64 {
+            assert!(ids.contains(&format!("req-{i}")));
+        }
+        assert!(!ids.contains("req-200000"));
+        assert_eq!(ids.insert("req-77", 1), Some(77));
+    }
+}

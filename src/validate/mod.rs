@@ -1,0 +1,529 @@
+//! The incremental validator: framed lines in, [`Diagnostic`]s out.
+//!
+//! A [`Validator`] checks one batch input file against every rule of the
+//! batch format, one line at a time: feed it each [`Frame`] with
+//! [`Validator::check`], then call [`Validator::finish`] for the file-level
+//! rules. It keeps no line after checking it; only a compact [`IdSet`] of the
+//! request ids it has seen (about 30 to 45 bytes per record) for uniqueness.
+//!
+//! Each line is parsed once by serde_json into a tree that borrows its strings
+//! from the line, and every rule runs on that tree, so a line gets all its
+//! diagnostics, not only the first. Columns are computed only when a
+//! diagnostic is built.
+//!
+//! ```
+//! use syncbatch::validate::{validate_reader, Code, Limits};
+//!
+//! let file = b"{\"request_id\":\"a\",\"endpoint\":\"/v1/generate\",\"payload\":{}}\n";
+//! let report = validate_reader(&file[..], Limits::default())?;
+//! let codes: Vec<Code> = report.diagnostics.iter().map(|d| d.code).collect();
+//! assert!(codes.contains(&Code::BadEndpoint));
+//! assert!(codes.contains(&Code::TooFewRecords));
+//! assert!(!report.summary.valid);
+//! Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod json;
+mod rules;
+
+use std::fmt;
+use std::io::{self, Read};
+
+use crate::frame::{Frame, Framer, LineReader};
+use crate::ids::IdSet;
+
+pub use self::rules::{LEGACY_MODELS, MODELS};
+
+/// How bad a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The server would reject the file, or a rule of the project says so.
+    Error,
+    /// Accepted, but probably not what was meant.
+    Warning,
+}
+
+impl Severity {
+    /// `"error"` or `"warning"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+macro_rules! codes {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// A stable diagnostic code. Its [`Code::as_str`] name is part of the
+        /// command-line contract and never changes.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
+        pub enum Code {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in the README's order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The stable snake_case name, as printed.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $name,)*
+                }
+            }
+
+            /// The code of a name, if it is one.
+            pub fn from_name(name: &str) -> Option<Code> {
+                match name {
+                    $($name => Some(Code::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// Bytes that are not UTF-8.
+    InvalidUtf8 = "invalid_utf8",
+    /// Not one JSON value, trailing bytes after it, or nesting deeper than 128.
+    InvalidJson = "invalid_json",
+    /// A JSON value that is not an object.
+    NotAnObject = "not_an_object",
+    /// The same key twice in one object.
+    DuplicateKey = "duplicate_key",
+    /// An empty or white-space-only line.
+    BlankLine = "blank_line",
+    /// A UTF-8 byte order mark at the start of the file.
+    Bom = "bom",
+    /// `\r\n` line endings (reported once per file).
+    Crlf = "crlf",
+    /// A record that cannot fit in a batch file even alone.
+    RecordTooLarge = "record_too_large",
+    /// A required field is absent (or `null`).
+    MissingField = "missing_field",
+    /// A field of the wrong JSON type.
+    WrongType = "wrong_type",
+    /// `request_id` is `""`.
+    EmptyRequestId = "empty_request_id",
+    /// `request_id` holds control characters.
+    BadRequestId = "bad_request_id",
+    /// `request_id` longer than 64 characters.
+    LongRequestId = "long_request_id",
+    /// `request_id` with leading or trailing white space.
+    RequestIdWhitespace = "request_id_whitespace",
+    /// A `request_id` seen before in the file.
+    DuplicateRequestId = "duplicate_request_id",
+    /// `endpoint` other than `/v2/generate`.
+    BadEndpoint = "bad_endpoint",
+    /// A model not in the known list.
+    UnknownModel = "unknown_model",
+    /// A legacy model.
+    DeprecatedModel = "deprecated_model",
+    /// A field the API does not define.
+    UnknownField = "unknown_field",
+    /// An option the API does not define.
+    UnknownOption = "unknown_option",
+    /// A legacy option.
+    DeprecatedOption = "deprecated_option",
+    /// A URL that is not absolute http(s) with a host.
+    BadUrl = "bad_url",
+    /// Inputs that do not make one generation.
+    BadInputComposition = "bad_input_composition",
+    /// A number outside its range, or a text over its length.
+    OutOfRange = "out_of_range",
+    /// A string outside its set of values.
+    BadEnumValue = "bad_enum_value",
+    /// An option or input kind the model does not take.
+    ModelMismatch = "model_mismatch",
+    /// A segment with bad times or a refId naming nothing.
+    BadSegment = "bad_segment",
+    /// A time over the batch limit of 30 s (react-1: a warning over 15 s).
+    InputTooLong = "input_too_long",
+    /// An outputFileName outside `^[A-Za-z0-9_-]{1,255}$`.
+    BadOutputFileName = "bad_output_file_name",
+    /// Fewer records than the minimum.
+    TooFewRecords = "too_few_records",
+    /// More records than the maximum.
+    TooManyRecords = "too_many_records",
+    /// More bytes than the maximum.
+    FileTooLarge = "file_too_large",
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The limits of one batch file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// At most this many records (default 500).
+    pub max_records: u64,
+    /// At least this many records (default 20).
+    pub min_records: u64,
+    /// At most this many bytes (default 5,000,000).
+    pub max_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_records: 500,
+            min_records: 20,
+            max_bytes: 5_000_000,
+        }
+    }
+}
+
+impl Limits {
+    /// The longest line that can fit in a batch: `max_bytes` less its `\n`.
+    pub fn max_line(&self) -> usize {
+        usize::try_from(self.max_bytes.saturating_sub(1)).unwrap_or(usize::MAX)
+    }
+
+    /// A framer that yields longer lines as [`Frame::TooLong`].
+    pub fn framer(&self) -> Framer {
+        Framer::with_max_line(self.max_line())
+    }
+}
+
+/// One problem, placed in its file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Diagnostic {
+    /// 1-based line number; `None` for a file-level finding with no line.
+    pub line: Option<u64>,
+    /// 1-based column in bytes, when known.
+    pub column: Option<u64>,
+    /// 0-based byte offset of the line's start in the file.
+    pub byte: Option<u64>,
+    /// Error or warning.
+    pub severity: Severity,
+    /// The stable code.
+    pub code: Code,
+    /// What is wrong, for people.
+    pub message: String,
+    /// The line's request id, when it has one.
+    pub request_id: Option<String>,
+    /// The JSON path of the offending field (`payload.input[1].url`), when known.
+    pub path: Option<String>,
+}
+
+/// What a line turned out to be, for callers that act on records (the splitter).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A blank line (an error in a batch file; dropped by the splitter).
+    Blank,
+    /// A record with no errors (warnings allowed).
+    Valid,
+    /// A record with at least one error.
+    Invalid,
+}
+
+/// The figures of one file, for the summary line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Non-blank lines.
+    pub records: u64,
+    /// Bytes in the file.
+    pub bytes: u64,
+    /// Error diagnostics.
+    pub errors: u64,
+    /// Warning diagnostics.
+    pub warnings: u64,
+    /// No errors (and, with `deny_warnings`, no warnings).
+    pub valid: bool,
+}
+
+/// Checks one batch input file, a line at a time. See the [module docs](self).
+#[derive(Debug)]
+pub struct Validator {
+    limits: Limits,
+    ids: IdSet,
+    records: u64,
+    errors: u64,
+    warnings: u64,
+    crlf_reported: bool,
+    too_many_reported: bool,
+    too_large_reported: bool,
+    /// Bytes up to the end of the last line checked: the file size at the end.
+    bytes: u64,
+    deny_warnings: bool,
+    findings: Vec<rules::Finding>,
+}
+
+impl Validator {
+    /// A validator for one file with these limits.
+    pub fn new(limits: Limits) -> Self {
+        Validator {
+            limits,
+            ids: IdSet::new(),
+            records: 0,
+            errors: 0,
+            warnings: 0,
+            crlf_reported: false,
+            too_many_reported: false,
+            too_large_reported: false,
+            bytes: 0,
+            deny_warnings: false,
+            findings: Vec::new(),
+        }
+    }
+
+    /// Makes warnings count against validity, as `--deny-warnings` does.
+    pub fn deny_warnings(mut self, yes: bool) -> Self {
+        self.deny_warnings = yes;
+        self
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The framer these limits call for (see [`Limits::framer`]).
+    pub fn framer(&self) -> Framer {
+        self.limits.framer()
+    }
+
+    /// Checks one framed line and appends its diagnostics to `out`.
+    ///
+    /// Cost: one parse of the line (no copy of its strings unless escaped), the
+    /// rules, and one hash of the request id; allocates only for diagnostics.
+    pub fn check(&mut self, frame: &Frame, out: &mut Vec<Diagnostic>) -> Verdict {
+        let start = out.len();
+        let verdict = self.check_inner(frame, out);
+        for d in &out[start..] {
+            match d.severity {
+                Severity::Error => self.errors += 1,
+                Severity::Warning => self.warnings += 1,
+            }
+        }
+        verdict
+    }
+
+    fn check_inner(&mut self, frame: &Frame, out: &mut Vec<Diagnostic>) -> Verdict {
+        let (number, offset) = (frame.number(), frame.offset());
+        let diag = |severity, code, column: Option<u64>, message: String| Diagnostic {
+            line: Some(number),
+            column,
+            byte: Some(offset),
+            severity,
+            code,
+            message,
+            request_id: None,
+            path: None,
+        };
+        if frame.bom() {
+            out.push(Diagnostic {
+                byte: Some(0),
+                ..diag(
+                    Severity::Error,
+                    Code::Bom,
+                    Some(1),
+                    "the file starts with a UTF-8 byte order mark; the batch API expects plain UTF-8 JSON Lines".into(),
+                )
+            });
+        }
+        if frame.crlf() && !self.crlf_reported {
+            self.crlf_reported = true;
+            out.push(diag(
+                Severity::Warning,
+                Code::Crlf,
+                None,
+                "line ends with \\r\\n (reported once per file); `syncbatch split` writes \\n"
+                    .into(),
+            ));
+        }
+        self.bytes = frame.end();
+        if self.bytes > self.limits.max_bytes && !self.too_large_reported {
+            self.too_large_reported = true;
+            out.push(diag(
+                Severity::Error,
+                Code::FileTooLarge,
+                None,
+                format!(
+                    "the file passes {} bytes on this line (use `syncbatch split`)",
+                    self.limits.max_bytes
+                ),
+            ));
+        }
+        if let Frame::Line(l) = frame {
+            if l.is_blank() {
+                out.push(diag(
+                    Severity::Error,
+                    Code::BlankLine,
+                    Some(1),
+                    "blank line".into(),
+                ));
+                return Verdict::Blank;
+            }
+        }
+        self.records += 1;
+        if self.records > self.limits.max_records && !self.too_many_reported {
+            self.too_many_reported = true;
+            out.push(diag(
+                Severity::Error,
+                Code::TooManyRecords,
+                None,
+                format!(
+                    "this is record {}; a batch file holds at most {} (use `syncbatch split`)",
+                    self.records, self.limits.max_records
+                ),
+            ));
+        }
+        let line = match frame {
+            Frame::TooLong(l) => {
+                out.push(diag(
+                    Severity::Error,
+                    Code::RecordTooLarge,
+                    None,
+                    format!(
+                        "record is {} bytes; with its newline it can never fit in a batch of at most {} bytes",
+                        l.len(),
+                        self.limits.max_bytes
+                    ),
+                ));
+                return Verdict::Invalid;
+            }
+            Frame::Line(l) => l.bytes(),
+        };
+        let text = match std::str::from_utf8(line) {
+            Ok(text) => text,
+            Err(e) => {
+                out.push(diag(
+                    Severity::Error,
+                    Code::InvalidUtf8,
+                    Some(e.valid_up_to() as u64 + 1),
+                    format!("invalid UTF-8 byte 0x{:02X}", line[e.valid_up_to()]),
+                ));
+                return Verdict::Invalid;
+            }
+        };
+        let tree = match json::parse(text) {
+            Ok(tree) => tree,
+            Err(e) => {
+                out.push(diag(
+                    Severity::Error,
+                    Code::InvalidJson,
+                    (e.column() > 0).then_some(e.column() as u64),
+                    json_message(&e),
+                ));
+                return Verdict::Invalid;
+            }
+        };
+        let mut checker = rules::Checker::new(text);
+        std::mem::swap(&mut checker.findings, &mut self.findings);
+        checker.duplicate_keys(&tree);
+        let id = checker.envelope(&tree);
+        let mut findings = std::mem::take(&mut checker.findings);
+        let checker = rules::Checker::new(text);
+        let id_text = id.map(|s| s.as_ref());
+        if let Some(id) = id_text.filter(|s| !s.is_empty()) {
+            if let Some(first) = self.ids.insert(id, number) {
+                findings.push(rules::Finding {
+                    severity: Severity::Error,
+                    code: Code::DuplicateRequestId,
+                    message: format!("request_id \"{id}\" was first used on line {first}"),
+                    path: Some("request_id".into()),
+                    at: checker.at(id),
+                });
+            }
+        }
+        let mut verdict = Verdict::Valid;
+        for f in findings.drain(..) {
+            if f.severity == Severity::Error {
+                verdict = Verdict::Invalid;
+            }
+            out.push(Diagnostic {
+                request_id: id_text.map(str::to_owned),
+                path: f.path,
+                ..diag(f.severity, f.code, f.at.map(|a| a as u64 + 1), f.message)
+            });
+        }
+        self.findings = findings;
+        verdict
+    }
+
+    /// The file-level rules, once the whole file was checked. Returns the
+    /// file's summary.
+    pub fn finish(&mut self, out: &mut Vec<Diagnostic>) -> Summary {
+        let start = out.len();
+        if self.records < self.limits.min_records {
+            out.push(Diagnostic {
+                line: None,
+                column: None,
+                byte: None,
+                severity: Severity::Error,
+                code: Code::TooFewRecords,
+                message: format!(
+                    "the file has {} records; a batch needs at least {}",
+                    self.records, self.limits.min_records
+                ),
+                request_id: None,
+                path: None,
+            });
+        }
+        self.errors += out[start..].len() as u64;
+        Summary {
+            records: self.records,
+            bytes: self.bytes,
+            errors: self.errors,
+            warnings: self.warnings,
+            valid: self.errors == 0 && (!self.deny_warnings || self.warnings == 0),
+        }
+    }
+}
+
+fn json_message(e: &serde_json::Error) -> String {
+    // serde_json's text ends with " at line L column C"; the position is ours to print.
+    let text = e.to_string();
+    let text = text.split(" at line ").next().unwrap_or(&text);
+    format!("not one JSON value: {text}")
+}
+
+/// All the diagnostics and the summary of one file.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Every diagnostic, in line order (file-level ones where they arose).
+    pub diagnostics: Vec<Diagnostic>,
+    /// The file's figures.
+    pub summary: Summary,
+}
+
+/// Validates a whole file from a reader (blocking). Memory: the diagnostics,
+/// the id set and one read buffer.
+pub fn validate_reader<R: Read>(reader: R, limits: Limits) -> io::Result<Report> {
+    let mut v = Validator::new(limits);
+    let mut reader = LineReader::with_framer(reader, v.framer());
+    let mut report = Report::default();
+    while let Some(frame) = reader.next_frame()? {
+        v.check(&frame, &mut report.diagnostics);
+    }
+    report.summary = v.finish(&mut report.diagnostics);
+    Ok(report)
+}
+
+/// Validates a whole file from a stream of frames (from
+/// [`crate::frame::frame_stream`] or any `FramedRead` over
+/// [`crate::frame::LineCodec`]); gives the same report as [`validate_reader`].
+/// `framer` must be [`Validator::framer`]'s, so long lines are cut alike.
+#[cfg(feature = "async")]
+pub async fn validate_stream<S>(frames: S, limits: Limits) -> io::Result<Report>
+where
+    S: futures::Stream<Item = io::Result<Frame>>,
+{
+    use futures::StreamExt;
+    let mut v = Validator::new(limits);
+    let mut report = Report::default();
+    let mut frames = std::pin::pin!(frames);
+    while let Some(frame) = frames.next().await {
+        v.check(&frame?, &mut report.diagnostics);
+    }
+    report.summary = v.finish(&mut report.diagnostics);
+    Ok(report)
+}

@@ -1,0 +1,1030 @@
+//! The rules of one batch input line (batch-format.md sections 1 and 3),
+//! checked on the borrowed tree of [`super::json`]. Every rule runs: a line
+//! gets all its findings, not only the first.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use super::json::Json;
+use super::{Code, Severity};
+
+/// One problem found in a line, before it is placed in a file.
+#[derive(Debug, Clone)]
+pub(crate) struct Finding {
+    pub severity: Severity,
+    pub code: Code,
+    pub message: String,
+    pub path: Option<String>,
+    /// Byte index in the line, when known.
+    pub at: Option<usize>,
+}
+
+/// A JSON path built on the stack and rendered only when a finding needs it.
+#[derive(Clone, Copy)]
+enum Path<'p> {
+    Root,
+    Key(&'p Path<'p>, &'p str),
+    Index(&'p Path<'p>, usize),
+}
+
+impl<'p> Path<'p> {
+    fn key(&'p self, k: &'p str) -> Path<'p> {
+        Path::Key(self, k)
+    }
+
+    fn index(&'p self, i: usize) -> Path<'p> {
+        Path::Index(self, i)
+    }
+
+    fn render(&self) -> Option<String> {
+        fn go(p: &Path, out: &mut String) {
+            match p {
+                Path::Root => {}
+                Path::Key(parent, k) => {
+                    go(parent, out);
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(k);
+                }
+                Path::Index(parent, i) => {
+                    go(parent, out);
+                    let _ = write!(out, "[{i}]");
+                }
+            }
+        }
+        let mut out = String::new();
+        go(self, &mut out);
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+type Entries<'a> = [(Cow<'a, str>, Json<'a>)];
+
+/// The models the Generate API knows today.
+pub const MODELS: &[&str] = &[
+    "sync-3",
+    "lipsync-2",
+    "lipsync-2-pro",
+    "lipsync-1.9.0-beta",
+    "react-1",
+];
+/// Legacy models: accepted with a `deprecated_model` warning.
+pub const LEGACY_MODELS: &[&str] = &["lipsync-1.8.0", "lipsync-1.7.1", "lipsync-1.6.0"];
+const SYNC_MODES: &[&str] = &["bounce", "loop", "cut_off", "silence", "remap"];
+const MODEL_MODES: &[&str] = &["lips", "face", "head"];
+const PROMPTS: &[&str] = &["happy", "sad", "angry", "disgusted", "surprised", "neutral"];
+const LEGACY_OPTIONS: &[&str] = &[
+    "pads",
+    "speedup",
+    "output_format",
+    "fps",
+    "output_resolution",
+    "active_speaker",
+];
+/// The batch limit on input length, seconds.
+const BATCH_MAX_SECONDS: f64 = 30.0;
+/// Above this, `react-1` draws a warning, seconds.
+const REACT_MAX_SECONDS: f64 = 15.0;
+const MAX_SCRIPT_CHARS: usize = 5000;
+
+/// Checks one parsed line and collects every finding.
+pub(crate) struct Checker<'l> {
+    line: &'l str,
+    pub findings: Vec<Finding>,
+}
+
+impl<'l> Checker<'l> {
+    pub fn new(line: &'l str) -> Self {
+        Checker {
+            line,
+            findings: Vec::new(),
+        }
+    }
+
+    /// Where `s` stands in the line, if it is borrowed from it (the opening
+    /// quote of a string or key). Computed only for findings.
+    pub fn at(&self, s: &str) -> Option<usize> {
+        let start = self.line.as_ptr() as usize;
+        let p = s.as_ptr() as usize;
+        (p >= start && p <= start + self.line.len()).then(|| (p - start).saturating_sub(1))
+    }
+
+    fn push(
+        &mut self,
+        severity: Severity,
+        code: Code,
+        path: &Path,
+        at: Option<usize>,
+        message: String,
+    ) {
+        self.findings.push(Finding {
+            severity,
+            code,
+            message,
+            path: path.render(),
+            at,
+        });
+    }
+
+    fn error(&mut self, code: Code, path: &Path, at: Option<usize>, message: String) {
+        self.push(Severity::Error, code, path, at, message);
+    }
+
+    fn warn(&mut self, code: Code, path: &Path, at: Option<usize>, message: String) {
+        self.push(Severity::Warning, code, path, at, message);
+    }
+
+    /// Every object in the tree, checked for a key given twice.
+    pub fn duplicate_keys(&mut self, value: &Json) {
+        self.dup_walk(value, &Path::Root);
+    }
+
+    fn dup_walk(&mut self, value: &Json, path: &Path) {
+        match value {
+            Json::Object(entries) => {
+                for (i, (key, child)) in entries.iter().enumerate() {
+                    if entries[..i].iter().any(|(k, _)| k == key) {
+                        let at = self.at(key);
+                        self.error(
+                            Code::DuplicateKey,
+                            &path.key(key),
+                            at,
+                            format!("key \"{key}\" appears more than once in this object"),
+                        );
+                    }
+                    self.dup_walk(child, &path.key(key));
+                }
+            }
+            Json::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.dup_walk(item, &path.index(i));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Finds `key` in an object; `null` counts as absent.
+    fn get<'j, 'a>(entries: &'j Entries<'a>, key: &str) -> Option<(&'j str, &'j Json<'a>)> {
+        entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .filter(|(_, v)| !matches!(v, Json::Null))
+            .map(|(k, v)| (k.as_ref(), v))
+    }
+
+    fn missing(&mut self, path: &Path, key: &str, what: &str) {
+        self.error(
+            Code::MissingField,
+            &path.key(key),
+            None,
+            format!("required field \"{key}\" ({what}) is missing"),
+        );
+    }
+
+    fn wrong_type(&mut self, path: &Path, key: &str, at: &str, want: &str, got: &Json) {
+        let at = self.at(at);
+        self.error(
+            Code::WrongType,
+            &path.key(key),
+            at,
+            format!("\"{key}\" must be {want}, not {}", got.kind()),
+        );
+    }
+
+    /// A required string field.
+    fn req_str<'j>(
+        &mut self,
+        obj: &'j Entries,
+        path: &Path,
+        key: &str,
+    ) -> Option<(&'j str, &'j str)> {
+        match Self::get(obj, key) {
+            None => {
+                self.missing(path, key, "a string");
+                None
+            }
+            Some((k, Json::Str(s))) => Some((k, s)),
+            Some((k, other)) => {
+                self.wrong_type(path, key, k, "a string", other);
+                None
+            }
+        }
+    }
+
+    /// An optional field of a given shape; wrong types are reported.
+    fn opt_str<'j>(
+        &mut self,
+        obj: &'j Entries,
+        path: &Path,
+        key: &str,
+    ) -> Option<(&'j str, &'j str)> {
+        match Self::get(obj, key) {
+            None => None,
+            Some((k, Json::Str(s))) => Some((k, s)),
+            Some((k, other)) => {
+                self.wrong_type(path, key, k, "a string", other);
+                None
+            }
+        }
+    }
+
+    fn opt_number(&mut self, obj: &Entries, path: &Path, key: &str) -> Option<(usize, f64, bool)> {
+        match Self::get(obj, key) {
+            None => None,
+            Some((k, Json::Number(n, int))) => Some((self.at(k).unwrap_or(0), *n, *int)),
+            Some((k, other)) => {
+                self.wrong_type(path, key, k, "a number", other);
+                None
+            }
+        }
+    }
+
+    fn opt_bool(&mut self, obj: &Entries, path: &Path, key: &str) {
+        if let Some((k, v)) = Self::get(obj, key) {
+            if !matches!(v, Json::Bool(_)) {
+                self.wrong_type(path, key, k, "true or false", v);
+            }
+        }
+    }
+
+    fn opt_object<'j, 'a>(
+        &mut self,
+        obj: &'j Entries<'a>,
+        path: &Path,
+        key: &str,
+    ) -> Option<(&'j str, &'j Entries<'a>)> {
+        match Self::get(obj, key) {
+            None => None,
+            Some((k, Json::Object(e))) => Some((k, e)),
+            Some((k, other)) => {
+                self.wrong_type(path, key, k, "an object", other);
+                None
+            }
+        }
+    }
+
+    fn enum_value(&mut self, path: &Path, key: &str, value: &str, allowed: &[&str]) -> bool {
+        if allowed.contains(&value) {
+            return true;
+        }
+        let at = self.at(value);
+        self.error(
+            Code::BadEnumValue,
+            &path.key(key),
+            at,
+            format!(
+                "\"{key}\" is \"{value}\"; expected one of {}",
+                allowed.join(", ")
+            ),
+        );
+        false
+    }
+
+    fn range(&mut self, path: &Path, key: &str, at: usize, n: f64, lo: f64, hi: f64) {
+        if !(lo..=hi).contains(&n) {
+            self.error(
+                Code::OutOfRange,
+                &path.key(key),
+                Some(at),
+                format!("\"{key}\" is {n}; it must be between {lo} and {hi}"),
+            );
+        }
+    }
+
+    fn unknown(&mut self, code: Code, path: &Path, key: &str, what: &str) {
+        let at = self.at(key);
+        self.warn(
+            code,
+            &path.key(key),
+            at,
+            format!("unknown {what} \"{key}\" (the API may ignore or reject it)"),
+        );
+    }
+
+    /// The envelope: `request_id`, `endpoint`, `payload`. Returns the
+    /// request id when it is a string, for the uniqueness check.
+    pub fn envelope<'j>(&mut self, top: &'j Json<'l>) -> Option<&'j Cow<'l, str>> {
+        let Some(obj) = top.as_object() else {
+            self.error(
+                Code::NotAnObject,
+                &Path::Root,
+                Some(0),
+                format!("a batch line must be a JSON object, not {}", top.kind()),
+            );
+            return None;
+        };
+        let root = Path::Root;
+        let mut id = None;
+        match obj
+            .iter()
+            .find(|(k, v)| k == "request_id" && !matches!(v, Json::Null))
+        {
+            None => self.missing(&root, "request_id", "a unique string"),
+            Some((k, Json::Str(s))) => {
+                self.request_id(k, s);
+                id = Some(s);
+            }
+            Some((k, other)) => self.wrong_type(&root, "request_id", k, "a string", other),
+        }
+        if let Some((_, endpoint)) = self.req_str(obj, &root, "endpoint") {
+            if endpoint != "/v2/generate" {
+                let at = self.at(endpoint);
+                self.error(
+                    Code::BadEndpoint,
+                    &root.key("endpoint"),
+                    at,
+                    format!("endpoint is \"{endpoint}\"; it must be \"/v2/generate\""),
+                );
+            }
+        }
+        match Self::get(obj, "payload") {
+            None => self.missing(&root, "payload", "the Generate API request"),
+            Some((_, Json::Object(payload))) => self.payload(payload, &root.key("payload")),
+            Some((k, other)) => self.wrong_type(&root, "payload", k, "an object", other),
+        }
+        for (key, _) in obj {
+            if !matches!(key.as_ref(), "request_id" | "endpoint" | "payload") {
+                self.unknown(Code::UnknownField, &root, key, "field");
+            }
+        }
+        id
+    }
+
+    fn request_id(&mut self, key: &str, id: &str) {
+        let path = Path::Root.key("request_id");
+        let at = self.at(id).or(self.at(key));
+        if id.is_empty() {
+            self.error(
+                Code::EmptyRequestId,
+                &path,
+                at,
+                "request_id is empty".into(),
+            );
+            return;
+        }
+        if let Some(c) = id.chars().find(|c| c.is_control()) {
+            self.error(
+                Code::BadRequestId,
+                &path,
+                at,
+                format!("request_id holds the control character U+{:04X}", c as u32),
+            );
+        }
+        let chars = id.chars().count();
+        if chars > 64 {
+            self.warn(
+                Code::LongRequestId,
+                &path,
+                at,
+                format!("request_id is {chars} characters long; other batch APIs cap ids at 64"),
+            );
+        }
+        if id.trim() != id {
+            self.warn(
+                Code::RequestIdWhitespace,
+                &path,
+                at,
+                "request_id has leading or trailing white space; joins on it break easily".into(),
+            );
+        }
+    }
+
+    fn payload(&mut self, p: &Entries, path: &Path) {
+        let model = match self.req_str(p, path, "model") {
+            Some((_, m)) => {
+                let at = self.at(m);
+                if LEGACY_MODELS.contains(&m) {
+                    self.warn(
+                        Code::DeprecatedModel,
+                        &path.key("model"),
+                        at,
+                        format!("model \"{m}\" is deprecated"),
+                    );
+                } else if !MODELS.contains(&m) {
+                    self.warn(
+                        Code::UnknownModel,
+                        &path.key("model"),
+                        at,
+                        format!("model \"{m}\" is not one of {}", MODELS.join(", ")),
+                    );
+                }
+                Some(m)
+            }
+            None => None,
+        };
+        let dub = self.opt_object(p, path, "dubParams").map(|(_, d)| d);
+        let segments = match Self::get(p, "segments") {
+            None => None,
+            Some((_, Json::Array(items))) => Some(items.as_slice()),
+            Some((k, other)) => {
+                self.wrong_type(path, "segments", k, "an array", other);
+                None
+            }
+        };
+        let ref_ids = match Self::get(p, "input") {
+            None => {
+                self.missing(path, "input", "an array of media inputs");
+                Vec::new()
+            }
+            Some((k, Json::Array(items))) => {
+                let at = self.at(k);
+                self.inputs(items, path, at, model, dub.is_some(), segments.is_some())
+            }
+            Some((k, other)) => {
+                self.wrong_type(path, "input", k, "an array", other);
+                Vec::new()
+            }
+        };
+        if let Some((_, options)) = self.opt_object(p, path, "options") {
+            self.options(options, &path.key("options"), model);
+        }
+        if let Some(items) = segments {
+            self.segments(items, &path.key("segments"), &ref_ids, model);
+        }
+        if let Some((_, url)) = self.opt_str(p, path, "webhookUrl") {
+            let at = self.at(url);
+            match url_scheme(url) {
+                Some(true) => {}
+                Some(false) => self.warn(
+                    Code::BadUrl,
+                    &path.key("webhookUrl"),
+                    at,
+                    format!("webhookUrl \"{url}\" is not https; the signed body travels in clear"),
+                ),
+                None => self.error(
+                    Code::BadUrl,
+                    &path.key("webhookUrl"),
+                    at,
+                    format!("webhookUrl \"{url}\" is not an absolute https:// URL"),
+                ),
+            }
+        }
+        if let Some((_, name)) = self.opt_str(p, path, "outputFileName") {
+            let ok = (1..=255).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok {
+                let at = self.at(name);
+                self.error(
+                    Code::BadOutputFileName,
+                    &path.key("outputFileName"),
+                    at,
+                    format!("outputFileName \"{name}\" must be 1 to 255 of A-Z a-z 0-9 _ -"),
+                );
+            }
+        }
+        if let Some(d) = dub {
+            self.dub_params(d, &path.key("dubParams"));
+        }
+        self.opt_object(p, path, "dialogueEdit");
+        self.opt_str(p, path, "projectId");
+        for (key, _) in p {
+            if !matches!(
+                key.as_ref(),
+                "model"
+                    | "input"
+                    | "options"
+                    | "segments"
+                    | "webhookUrl"
+                    | "outputFileName"
+                    | "dubParams"
+                    | "dialogueEdit"
+                    | "projectId"
+            ) {
+                self.unknown(Code::UnknownField, path, key, "field");
+            }
+        }
+    }
+
+    /// Checks the input items and their composition; returns the `refId`s.
+    fn inputs<'j>(
+        &mut self,
+        items: &'j [Json],
+        parent: &Path,
+        at: Option<usize>,
+        model: Option<&str>,
+        dubbing: bool,
+        segmented: bool,
+    ) -> Vec<&'j str> {
+        let path = parent.key("input");
+        let (mut visual, mut video, mut audio) = (0usize, 0usize, 0usize);
+        let mut ref_ids: Vec<&'j str> = Vec::new();
+        let mut missing_ref = false;
+        for (i, item) in items.iter().enumerate() {
+            let ipath = path.index(i);
+            let Some(obj) = item.as_object() else {
+                self.error(
+                    Code::WrongType,
+                    &ipath,
+                    None,
+                    format!("an input must be an object, not {}", item.kind()),
+                );
+                continue;
+            };
+            let Some((_, kind)) = self.req_str(obj, &ipath, "type") else {
+                continue;
+            };
+            let known: &[&str] = match kind {
+                "video" => &["type", "url", "assetId", "segments_secs", "segments_frames"],
+                "image" => &["type", "url", "assetId"],
+                "audio" => &["type", "url", "assetId", "refId"],
+                "text" => &["type", "provider", "refId"],
+                _ => {
+                    self.enum_value(&ipath, "type", kind, &["video", "image", "audio", "text"]);
+                    continue;
+                }
+            };
+            match kind {
+                "video" | "image" => {
+                    visual += 1;
+                    video += usize::from(kind == "video");
+                    if kind == "image" && model.is_some_and(|m| m != "sync-3") {
+                        let at = self.at(kind);
+                        self.error(
+                            Code::ModelMismatch,
+                            &ipath.key("type"),
+                            at,
+                            format!(
+                                "image inputs need model sync-3, not {}",
+                                model.unwrap_or_default()
+                            ),
+                        );
+                    }
+                    self.media_source(obj, &ipath, kind);
+                }
+                "audio" => {
+                    audio += 1;
+                    self.media_source(obj, &ipath, kind);
+                }
+                _ => {
+                    audio += 1;
+                    match self.opt_object(obj, &ipath, "provider") {
+                        Some((_, provider)) => self.provider(provider, &ipath.key("provider")),
+                        None if Self::get(obj, "provider").is_none() => {
+                            self.missing(&ipath, "provider", "the text-to-speech provider")
+                        }
+                        None => {}
+                    }
+                }
+            }
+            if matches!(kind, "audio" | "text") {
+                match self.opt_str(obj, &ipath, "refId") {
+                    Some((_, r)) => {
+                        if ref_ids.contains(&r) {
+                            let at = self.at(r);
+                            self.error(
+                                Code::BadInputComposition,
+                                &ipath.key("refId"),
+                                at,
+                                format!("refId \"{r}\" is used by more than one input"),
+                            );
+                        }
+                        ref_ids.push(r);
+                    }
+                    None => missing_ref = true,
+                }
+            }
+            for (key, _) in obj {
+                if !known.contains(&key.as_ref()) {
+                    self.unknown(Code::UnknownField, &ipath, key, "input field");
+                }
+            }
+        }
+        let compose = |this: &mut Self, msg: String| {
+            this.error(Code::BadInputComposition, &path, at, msg);
+        };
+        if visual != 1 {
+            compose(
+                self,
+                format!("the input needs exactly one video or image item, it has {visual}"),
+            );
+        }
+        if dubbing {
+            if video != 1 || audio != 0 {
+                compose(
+                    self,
+                    "with dubParams the input is exactly one video and no audio or text".into(),
+                );
+            }
+        } else if audio == 0 {
+            compose(
+                self,
+                "the input needs an audio or text item (or dubParams)".into(),
+            );
+        } else if audio > 1 && !segmented {
+            compose(
+                self,
+                format!("{audio} audio/text items need segments saying which plays when"),
+            );
+        } else if audio > 1 && missing_ref {
+            compose(
+                self,
+                "with several audio/text items, every one needs a refId".into(),
+            );
+        }
+        ref_ids
+    }
+
+    fn media_source(&mut self, obj: &Entries, path: &Path, kind: &str) {
+        let url = self.opt_str(obj, path, "url");
+        let asset = self.opt_str(obj, path, "assetId");
+        match (url, asset) {
+            (Some(_), Some((k, _))) => {
+                let at = self.at(k);
+                self.error(
+                    Code::BadInputComposition,
+                    path,
+                    at,
+                    format!("a {kind} input takes url or assetId, not both"),
+                );
+            }
+            (None, None) => {
+                if Self::get(obj, "url").is_none() && Self::get(obj, "assetId").is_none() {
+                    self.missing(path, "url", "or assetId");
+                }
+            }
+            (Some((_, u)), None) => {
+                if url_scheme(u).is_none() {
+                    let at = self.at(u);
+                    self.error(
+                        Code::BadUrl,
+                        &path.key("url"),
+                        at,
+                        format!("\"{u}\" is not an absolute http:// or https:// URL with a host"),
+                    );
+                }
+            }
+            (None, Some((k, a))) => {
+                if a.trim().is_empty() {
+                    let at = self.at(k);
+                    self.error(
+                        Code::MissingField,
+                        &path.key("assetId"),
+                        at,
+                        "assetId is empty".into(),
+                    );
+                }
+            }
+        }
+    }
+
+    fn provider(&mut self, p: &Entries, path: &Path) {
+        if let Some((_, name)) = self.req_str(p, path, "name") {
+            self.enum_value(path, "name", name, &["elevenlabs"]);
+        }
+        self.req_str(p, path, "voiceId");
+        if let Some((k, script)) = self.req_str(p, path, "script") {
+            let n = script.chars().count();
+            if n > MAX_SCRIPT_CHARS {
+                let at = self.at(k);
+                self.error(
+                    Code::OutOfRange,
+                    &path.key("script"),
+                    at,
+                    format!("script is {n} characters; the limit is {MAX_SCRIPT_CHARS}"),
+                );
+            }
+        }
+        for key in ["stability", "similarityBoost"] {
+            if let Some((at, n, _)) = self.opt_number(p, path, key) {
+                self.range(path, key, at, n, 0.0, 1.0);
+            }
+        }
+        for (key, _) in p {
+            if !matches!(
+                key.as_ref(),
+                "name" | "voiceId" | "script" | "stability" | "similarityBoost"
+            ) {
+                self.unknown(Code::UnknownField, path, key, "provider field");
+            }
+        }
+    }
+
+    fn options(&mut self, o: &Entries, path: &Path, model: Option<&str>) {
+        if let Some((_, mode)) = self.opt_str(o, path, "sync_mode") {
+            self.enum_value(path, "sync_mode", mode, SYNC_MODES);
+        }
+        if let Some((at, t, _)) = self.opt_number(o, path, "temperature") {
+            self.range(path, "temperature", at, t, 0.0, 1.0);
+        }
+        for (key, allowed) in [("model_mode", MODEL_MODES), ("prompt", PROMPTS)] {
+            if let Some((k, v)) = self.opt_str(o, path, key) {
+                self.enum_value(path, key, v, allowed);
+                if model.is_some_and(|m| m != "react-1") {
+                    let at = self.at(k);
+                    self.error(
+                        Code::ModelMismatch,
+                        &path.key(key),
+                        at,
+                        format!(
+                            "option {key} is for model react-1 only, not {}",
+                            model.unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some((_, asd)) = self.opt_object(o, path, "active_speaker_detection") {
+            self.speaker_detection(asd, &path.key("active_speaker_detection"));
+        }
+        self.opt_bool(o, path, "occlusion_detection_enabled");
+        for (key, _) in o {
+            let key = key.as_ref();
+            if LEGACY_OPTIONS.contains(&key) {
+                let at = self.at(key);
+                self.warn(
+                    Code::DeprecatedOption,
+                    &path.key(key),
+                    at,
+                    format!("option {key} is deprecated"),
+                );
+            } else if !matches!(
+                key,
+                "sync_mode"
+                    | "temperature"
+                    | "model_mode"
+                    | "prompt"
+                    | "active_speaker_detection"
+                    | "occlusion_detection_enabled"
+            ) {
+                self.unknown(Code::UnknownOption, path, key, "option");
+            }
+        }
+    }
+
+    fn speaker_detection(&mut self, a: &Entries, path: &Path) {
+        self.opt_bool(a, path, "auto_detect");
+        if let Some((at, n, int)) = self.opt_number(a, path, "frame_number") {
+            if !int || n < 0.0 {
+                self.error(
+                    Code::OutOfRange,
+                    &path.key("frame_number"),
+                    Some(at),
+                    format!("frame_number is {n}; it must be a whole number >= 0"),
+                );
+            }
+        }
+        if let Some((k, v)) = Self::get(a, "coordinates") {
+            if !is_int_array(v, 2) {
+                self.wrong_type(path, "coordinates", k, "[x, y], two integers", v);
+            }
+        }
+        match Self::get(a, "bounding_boxes") {
+            None => {}
+            Some((_, Json::Array(boxes))) => {
+                let bpath = path.key("bounding_boxes");
+                for (i, b) in boxes.iter().enumerate() {
+                    if !matches!(b, Json::Null) && !is_int_array(b, 4) {
+                        self.error(
+                            Code::WrongType,
+                            &bpath.index(i),
+                            None,
+                            format!(
+                                "a bounding box must be [x1, y1, x2, y2] integers or null, not {}",
+                                b.kind()
+                            ),
+                        );
+                    }
+                }
+            }
+            Some((k, v)) => self.wrong_type(path, "bounding_boxes", k, "an array", v),
+        }
+        for (key, _) in a {
+            if !matches!(
+                key.as_ref(),
+                "auto_detect" | "frame_number" | "coordinates" | "bounding_boxes"
+            ) {
+                self.unknown(Code::UnknownOption, path, key, "option");
+            }
+        }
+    }
+
+    /// A time in seconds: present, a number, >= 0, within the batch limit.
+    fn time(
+        &mut self,
+        obj: &Entries,
+        path: &Path,
+        key: &str,
+        required: bool,
+        model: Option<&str>,
+    ) -> Option<f64> {
+        let Some((at, t, _)) = self.opt_number(obj, path, key) else {
+            if required && Self::get(obj, key).is_none() {
+                self.missing(path, key, "seconds");
+            }
+            return None;
+        };
+        if t < 0.0 {
+            self.error(
+                Code::BadSegment,
+                &path.key(key),
+                Some(at),
+                format!("{key} is {t}; times are >= 0"),
+            );
+        } else if t > BATCH_MAX_SECONDS {
+            self.error(
+                Code::InputTooLong,
+                &path.key(key),
+                Some(at),
+                format!("{key} is {t} s; batch inputs are limited to {BATCH_MAX_SECONDS} s"),
+            );
+        } else if t > REACT_MAX_SECONDS && model == Some("react-1") {
+            self.warn(
+                Code::InputTooLong,
+                &path.key(key),
+                Some(at),
+                format!("{key} is {t} s; react-1 takes up to {REACT_MAX_SECONDS} s"),
+            );
+        }
+        Some(t)
+    }
+
+    fn segments(&mut self, items: &[Json], path: &Path, ref_ids: &[&str], model: Option<&str>) {
+        for (i, seg) in items.iter().enumerate() {
+            let spath = path.index(i);
+            let Some(s) = seg.as_object() else {
+                self.error(
+                    Code::WrongType,
+                    &spath,
+                    None,
+                    format!("a segment must be an object, not {}", seg.kind()),
+                );
+                continue;
+            };
+            let start = self.time(s, &spath, "startTime", true, model);
+            let end = self.time(s, &spath, "endTime", true, model);
+            if let (Some(a), Some(b)) = (start, end) {
+                if b <= a {
+                    self.error(
+                        Code::BadSegment,
+                        &spath.key("endTime"),
+                        None,
+                        format!("endTime {b} must be after startTime {a}"),
+                    );
+                }
+            }
+            match Self::get(s, "audioInput") {
+                None => self.missing(&spath, "audioInput", "which audio plays"),
+                Some((_, Json::Object(a))) => {
+                    let apath = spath.key("audioInput");
+                    if let Some((_, r)) = self.req_str(a, &apath, "refId") {
+                        if !ref_ids.contains(&r) {
+                            let at = self.at(r);
+                            self.error(
+                                Code::BadSegment,
+                                &apath.key("refId"),
+                                at,
+                                format!("refId \"{r}\" names no audio or text input"),
+                            );
+                        }
+                    }
+                    let a_start = self.time(a, &apath, "startTime", false, model);
+                    let a_end = self.time(a, &apath, "endTime", false, model);
+                    match (a_start, a_end) {
+                        (Some(x), Some(y)) if y <= x => self.error(
+                            Code::BadSegment,
+                            &apath.key("endTime"),
+                            None,
+                            format!("endTime {y} must be after startTime {x}"),
+                        ),
+                        (Some(_), None) | (None, Some(_)) => self.error(
+                            Code::BadSegment,
+                            &apath,
+                            None,
+                            "audioInput takes both startTime and endTime, or neither".into(),
+                        ),
+                        _ => {}
+                    }
+                    for (key, _) in a {
+                        if !matches!(key.as_ref(), "refId" | "startTime" | "endTime") {
+                            self.unknown(Code::UnknownField, &apath, key, "field");
+                        }
+                    }
+                }
+                Some((k, v)) => self.wrong_type(&spath, "audioInput", k, "an object", v),
+            }
+            for (key, _) in s {
+                if !matches!(key.as_ref(), "startTime" | "endTime" | "audioInput") {
+                    self.unknown(Code::UnknownField, &spath, key, "segment field");
+                }
+            }
+        }
+    }
+
+    fn dub_params(&mut self, d: &Entries, path: &Path) {
+        self.req_str(d, path, "targetLang");
+        self.opt_str(d, path, "sourceLang");
+        self.opt_str(d, path, "providerName");
+        for (key, _) in d {
+            match key.as_ref() {
+                "targetLang" | "sourceLang" | "providerName" => {}
+                "numSpeakers" => {
+                    let at = self.at(key);
+                    self.warn(
+                        Code::DeprecatedOption,
+                        &path.key(key),
+                        at,
+                        "numSpeakers is deprecated".into(),
+                    );
+                }
+                _ => self.unknown(Code::UnknownField, path, key, "dubParams field"),
+            }
+        }
+    }
+}
+
+fn is_int_array(v: &Json, len: usize) -> bool {
+    matches!(v, Json::Array(items) if items.len() == len
+        && items.iter().all(|x| matches!(x, Json::Number(_, true))))
+}
+
+/// `Some(true)` for an absolute https URL with a host, `Some(false)` for http,
+/// `None` for anything else. A rule, not a full URL parser: scheme, a host of
+/// name or address characters, an optional port, no white space or control
+/// characters anywhere.
+pub(crate) fn url_scheme(url: &str) -> Option<bool> {
+    let (https, rest) = if let Some(r) = strip_prefix_ignore_case(url, "https://") {
+        (true, r)
+    } else {
+        (false, strip_prefix_ignore_case(url, "http://")?)
+    };
+    // Byte tests first: this runs for every URL of every line.
+    if url.bytes().any(|b| b <= b' ' || b == 0x7F)
+        || (!url.is_ascii() && url.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return None;
+    }
+    let end = memchr::memchr3(b'/', b'?', b'#', rest.as_bytes()).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host_port = match memchr::memrchr(b'@', authority.as_bytes()) {
+        Some(i) => &authority[i + 1..],
+        None => authority,
+    };
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        let (addr, after) = v6.split_once(']')?;
+        if addr.is_empty()
+            || !addr
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return None;
+        }
+        if !(after.is_empty() || after.strip_prefix(':').is_some_and(is_port)) {
+            return None;
+        }
+        return Some(https);
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((h, port)) if is_port(port) => h,
+            Some(_) => return None,
+            None => host_port,
+        }
+    };
+    let ok = !host.is_empty()
+        && !host.starts_with(['.', '-'])
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') || b >= 0x80)
+        && (host.is_ascii() || host.chars().all(|c| c.is_alphanumeric() || c.is_ascii()));
+    ok.then_some(https)
+}
+
+fn is_port(p: &str) -> bool {
+    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn strip_prefix_ignore_case<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(url_scheme("https://assets.sync.so/docs/a.mp4"), Some(true));
+        assert_eq!(url_scheme("HTTP://example.com:8080/x?y#z"), Some(false));
+        assert_eq!(url_scheme("https://user:pw@[::1]:443/x"), Some(true));
+        assert_eq!(url_scheme("https://bücher.de/x"), Some(true));
+        for bad in [
+            "",
+            "ftp://x.com/a",
+            "https://",
+            "https:///a",
+            "htps:/x.com",
+            "https://a b.com",
+            "https://x.com/a b",
+            "//x.com",
+            "https://x.com:port/",
+            "https://.x/",
+        ] {
+            assert_eq!(url_scheme(bad), None, "{bad}");
+        }
+    }
+}

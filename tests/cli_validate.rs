@@ -1,0 +1,188 @@
+//! `syncbatch validate`, run as a user runs it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn syncbatch(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_syncbatch"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const GOOD: &str = "examples/data/input.jsonl";
+const MIXED: &str = "examples/data/mixed.jsonl";
+
+#[test]
+fn a_good_file_exits_0_with_a_summary() {
+    let out = syncbatch(&["validate", GOOD], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "examples/data/input.jsonl: 20 records, 5051 bytes, 0 errors, 0 warnings: valid\n"
+    );
+}
+
+#[test]
+fn a_bad_file_exits_1_with_positioned_diagnostics() {
+    let out = syncbatch(&["validate", MIXED], None);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let first = stdout.lines().next().unwrap();
+    assert!(
+        first.starts_with("examples/data/mixed.jsonl:1:")
+            && first.contains("error[bad_output_file_name]"),
+        "{first}"
+    );
+    assert!(stdout.lines().last().unwrap().ends_with("NOT VALID"));
+}
+
+#[test]
+fn json_format_is_one_object_per_diagnostic_then_a_summary() {
+    let out = syncbatch(&["validate", "--format", "json", MIXED], None);
+    assert_eq!(out.status.code(), Some(1));
+    let values: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (summary, diagnostics) = values.split_last().unwrap();
+    assert!(!diagnostics.is_empty());
+    for d in diagnostics {
+        for key in [
+            "file",
+            "line",
+            "column",
+            "byte",
+            "severity",
+            "code",
+            "message",
+            "request_id",
+            "path",
+        ] {
+            assert!(d.get(key).is_some(), "{key} missing in {d}");
+        }
+        assert_eq!(d["file"], MIXED);
+        assert!(d["line"].as_u64().unwrap() >= 1);
+    }
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .count();
+    assert_eq!(summary["file"], MIXED);
+    assert_eq!(
+        summary["summary"]["errors"].as_u64().unwrap() as usize,
+        errors
+    );
+    assert_eq!(summary["summary"]["records"], 40);
+    assert_eq!(summary["summary"]["valid"], false);
+}
+
+#[test]
+fn github_format_prints_annotations() {
+    let out = syncbatch(&["validate", "--format", "github", MIXED], None);
+    let stdout = text(&out.stdout);
+    assert!(stdout
+        .lines()
+        .all(|l| l.starts_with("::error file=") || l.starts_with("::warning file=")));
+    assert!(stdout.contains(",line=1,col="));
+}
+
+#[test]
+fn max_errors_limits_printing_not_counting() {
+    let all = syncbatch(&["validate", "--format", "json", MIXED], None);
+    let two = syncbatch(
+        &["validate", "--format", "json", "--max-errors", "2", MIXED],
+        None,
+    );
+    let lines: Vec<&str> = std::str::from_utf8(&two.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2], text(&all.stdout).lines().last().unwrap());
+    assert_eq!(two.status.code(), Some(1));
+}
+
+#[test]
+fn deny_warnings_makes_warnings_count() {
+    let input = std::fs::read_to_string(GOOD)
+        .unwrap()
+        .replace("lipsync-2", "lipsync-1.6.0");
+    let plain = syncbatch(&["validate"], Some(input.as_bytes()));
+    assert_eq!(plain.status.code(), Some(0));
+    assert!(text(&plain.stdout).contains("warning[deprecated_model]"));
+    let strict = syncbatch(
+        &["validate", "--deny-warnings", "-"],
+        Some(input.as_bytes()),
+    );
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(text(&strict.stdout).contains("<stdin>: 20 records"));
+}
+
+#[test]
+fn limit_flags_apply() {
+    let one = std::fs::read_to_string(GOOD)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned()
+        + "\n";
+    assert_eq!(
+        syncbatch(&["validate"], Some(one.as_bytes())).status.code(),
+        Some(1)
+    );
+    let out = syncbatch(&["validate", "--min-records", "1"], Some(one.as_bytes()));
+    assert_eq!(out.status.code(), Some(0));
+    let out = syncbatch(&["validate", "--max-records", "10", GOOD], None);
+    assert!(text(&out.stdout).contains(":11: error[too_many_records]"));
+    let out = syncbatch(&["validate", "--max-bytes", "1000", GOOD], None);
+    assert!(
+        text(&out.stdout).contains(":4: error[file_too_large]"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_missing_file_is_an_io_error_and_the_others_still_run() {
+    let out = syncbatch(&["validate", "no/such.jsonl", GOOD], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no/such.jsonl: cannot open"));
+    assert!(text(&out.stdout).contains("input.jsonl: 20 records"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(
+        syncbatch(&["validate", "--format", "xml"], None)
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(syncbatch(&["frobnicate"], None).status.code(), Some(2));
+    assert_eq!(syncbatch(&["--help"], None).status.code(), Some(0));
+}
+
+#[test]
+fn human_output_shows_the_offending_part_of_the_line() {
+    let long = format!(
+        "{{\"request_id\":\"r\",\"endpoint\":\"/v2/generate\",\"payload\":{{\"model\":\"lipsync-2\",\"projectId\":\"{}\",\"input\":[]}}}}\n",
+        "p".repeat(500)
+    );
+    let out = syncbatch(&["validate", "--min-records", "1"], Some(long.as_bytes()));
+    let stdout = text(&out.stdout);
+    let excerpt = stdout.lines().find(|l| l.starts_with("    | ")).unwrap();
+    assert!(excerpt.chars().count() < 100, "{excerpt}");
+    assert!(excerpt.contains('…'));
+}

@@ -1,0 +1,700 @@
+//! The validator's rules: one bad line and one near-identical good line per
+//! code, the shipped examples, generated files, and property tests.
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use syncbatch::frame::frame_stream;
+use syncbatch::generate::{Generator, INVALID_KINDS};
+use syncbatch::validate::{
+    validate_reader, validate_stream, Code, Diagnostic, Limits, Report, Severity,
+};
+
+/// Limits that let a single line be a whole file.
+const ONE: Limits = Limits {
+    max_records: 500,
+    min_records: 1,
+    max_bytes: 5_000_000,
+};
+
+fn check(input: &[u8], limits: Limits) -> Report {
+    validate_reader(input, limits).unwrap()
+}
+
+fn codes(input: &[u8], limits: Limits) -> Vec<(Code, Severity)> {
+    check(input, limits)
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.severity))
+        .collect()
+}
+
+const VIDEO: &str = r#"{"type":"video","url":"https://assets.sync.so/docs/example-video.mp4"}"#;
+const AUDIO: &str = r#"{"type":"audio","url":"https://assets.sync.so/docs/example-audio.wav"}"#;
+
+/// A valid line whose payload has `extra` spliced in after the inputs.
+fn line_with(model: &str, inputs: &str, extra: &str) -> String {
+    format!(
+        r#"{{"request_id":"r-1","endpoint":"/v2/generate","payload":{{"model":"{model}","input":[{inputs}]{extra}}}}}"#
+    )
+}
+
+fn good() -> String {
+    line_with("lipsync-2", &format!("{VIDEO},{AUDIO}"), "")
+}
+
+/// (code, severity, bad line, near-identical good line)
+fn cases() -> Vec<(Code, Severity, Vec<u8>, Vec<u8>)> {
+    let va = format!("{VIDEO},{AUDIO}");
+    let seg_inputs = format!(
+        r#"{VIDEO},{{"type":"audio","url":"https://a.io/1.wav","refId":"a1"}},{{"type":"audio","url":"https://a.io/2.wav","refId":"a2"}}"#
+    );
+    let segs = |a: &str, b: &str, r: &str| {
+        format!(
+            r#","segments":[{{"startTime":{a},"endTime":{b},"audioInput":{{"refId":"a1"}}}},{{"startTime":{b},"endTime":12,"audioInput":{{"refId":"{r}"}}}}]"#
+        )
+    };
+    let l = |m: &str, i: &str, e: &str| line_with(m, i, e).into_bytes();
+    let with_id = |id: &str| {
+        good()
+            .replacen(r#""request_id":"r-1""#, &format!(r#""request_id":{id}"#), 1)
+            .into_bytes()
+    };
+    let e = Severity::Error;
+    let w = Severity::Warning;
+    let mut bad_utf8 = good().into_bytes();
+    let at = bad_utf8.len() - 10;
+    bad_utf8[at] = 0xC3; // a lead byte followed by ASCII
+    vec![
+        (Code::InvalidUtf8, e, bad_utf8, good().into_bytes()),
+        (
+            Code::InvalidJson,
+            e,
+            good()[..good().len() - 1].into(),
+            good().into_bytes(),
+        ),
+        (
+            Code::InvalidJson,
+            e,
+            format!("{} x", good()).into_bytes(),
+            format!("{} ", good()).into_bytes(),
+        ),
+        (Code::NotAnObject, e, b"[1,2]".to_vec(), good().into_bytes()),
+        (
+            Code::DuplicateKey,
+            e,
+            l(
+                "lipsync-2",
+                &va,
+                r#","options":{"temperature":0.5,"temperature":0.6}"#,
+            ),
+            l("lipsync-2", &va, r#","options":{"temperature":0.5}"#),
+        ),
+        (
+            Code::BlankLine,
+            e,
+            format!("{}\n \t\n", good()).into_bytes(),
+            format!("{}\n", good()).into_bytes(),
+        ),
+        (
+            Code::Bom,
+            e,
+            format!("\u{feff}{}", good()).into_bytes(),
+            good().into_bytes(),
+        ),
+        (
+            Code::Crlf,
+            w,
+            format!("{}\r\n", good()).into_bytes(),
+            format!("{}\n", good()).into_bytes(),
+        ),
+        (
+            Code::MissingField,
+            e,
+            good()
+                .replacen(r#""endpoint":"/v2/generate","#, "", 1)
+                .into_bytes(),
+            good().into_bytes(),
+        ),
+        (Code::MissingField, e, with_id("null"), with_id(r#""r-2""#)),
+        (Code::WrongType, e, with_id("7"), with_id(r#""7""#)),
+        (
+            Code::EmptyRequestId,
+            e,
+            with_id(r#""""#),
+            with_id(r#"" x""#.trim_start_matches(' ')),
+        ),
+        (
+            Code::BadRequestId,
+            e,
+            with_id(r#""a\nb""#),
+            with_id(r#""a\\nb""#),
+        ),
+        (
+            Code::LongRequestId,
+            w,
+            with_id(&format!("\"{}\"", "x".repeat(65))),
+            with_id(&format!("\"{}\"", "x".repeat(64))),
+        ),
+        (
+            Code::RequestIdWhitespace,
+            w,
+            with_id(r#""r-1 ""#),
+            with_id(r#""r-1""#),
+        ),
+        (
+            Code::DuplicateRequestId,
+            e,
+            format!("{}\n{}\n", good(), good()).into_bytes(),
+            format!("{}\n{}\n", good(), good().replacen("r-1", "r\\u002d2", 1)).into_bytes(),
+        ),
+        (
+            Code::DuplicateRequestId,
+            e,
+            format!("{}\n{}\n", good(), good().replacen("r-1", "r\\u002d1", 1)).into_bytes(),
+            format!("{}\n{}\n", good(), good().replacen("r-1", "r-1\\u0020", 1)).into_bytes(),
+        ),
+        (
+            Code::BadEndpoint,
+            e,
+            good()
+                .replacen("/v2/generate", "/v2/generate/", 1)
+                .into_bytes(),
+            good().into_bytes(),
+        ),
+        (
+            Code::UnknownModel,
+            w,
+            l("lipsync-3", &va, ""),
+            l("lipsync-2", &va, ""),
+        ),
+        (
+            Code::DeprecatedModel,
+            w,
+            l("lipsync-1.6.0", &va, ""),
+            l("lipsync-1.9.0-beta", &va, ""),
+        ),
+        (
+            Code::UnknownField,
+            w,
+            l("lipsync-2", &va, r#","priority":1"#),
+            l("lipsync-2", &va, r#","projectId":"p1""#),
+        ),
+        (
+            Code::UnknownField,
+            w,
+            l(
+                "lipsync-2",
+                &format!(r#"{VIDEO},{{"type":"audio","url":"https://a.io/x.wav","volume":2}}"#),
+                "",
+            ),
+            l(
+                "lipsync-2",
+                &format!(r#"{VIDEO},{{"type":"audio","url":"https://a.io/x.wav","refId":"v"}}"#),
+                "",
+            ),
+        ),
+        (
+            Code::UnknownOption,
+            w,
+            l("lipsync-2", &va, r#","options":{"speed":2}"#),
+            l(
+                "lipsync-2",
+                &va,
+                r#","options":{"occlusion_detection_enabled":true}"#,
+            ),
+        ),
+        (
+            Code::DeprecatedOption,
+            w,
+            l("lipsync-2", &va, r#","options":{"fps":25}"#),
+            l("lipsync-2", &va, r#","options":{"sync_mode":"loop"}"#),
+        ),
+        (
+            Code::BadUrl,
+            e,
+            l("lipsync-2", &va.replacen("https://", "https:/", 1), ""),
+            l("lipsync-2", &va, ""),
+        ),
+        (
+            Code::BadUrl,
+            w,
+            l(
+                "lipsync-2",
+                &va,
+                r#","webhookUrl":"http://hooks.example.com/x""#,
+            ),
+            l(
+                "lipsync-2",
+                &va,
+                r#","webhookUrl":"https://hooks.example.com/x""#,
+            ),
+        ),
+        (
+            Code::BadUrl,
+            e,
+            l("lipsync-2", &va, r#","webhookUrl":"hooks.example.com""#),
+            l("lipsync-2", &va, ""),
+        ),
+        (
+            Code::BadInputComposition,
+            e,
+            l("lipsync-2", VIDEO, ""),
+            l("lipsync-2", &va, ""),
+        ),
+        (
+            Code::BadInputComposition,
+            e,
+            l("lipsync-2", &format!("{VIDEO},{VIDEO},{AUDIO}"), ""),
+            l("lipsync-2", &va, ""),
+        ),
+        (
+            Code::BadInputComposition,
+            e,
+            l("lipsync-2", &format!("{VIDEO},{AUDIO},{AUDIO}"), ""),
+            l("lipsync-2", &seg_inputs, &segs("0", "5", "a2")),
+        ),
+        (
+            Code::BadInputComposition,
+            e,
+            l("lipsync-2", &va, r#","dubParams":{"targetLang":"fr"}"#),
+            l("lipsync-2", VIDEO, r#","dubParams":{"targetLang":"fr"}"#),
+        ),
+        (
+            Code::BadInputComposition,
+            e,
+            l(
+                "lipsync-2",
+                &format!(r#"{{"type":"video","url":"https://a.io/v.mp4","assetId":"x"}},{AUDIO}"#),
+                "",
+            ),
+            l(
+                "lipsync-2",
+                &format!(r#"{{"type":"video","assetId":"x"}},{AUDIO}"#),
+                "",
+            ),
+        ),
+        (
+            Code::OutOfRange,
+            e,
+            l("lipsync-2", &va, r#","options":{"temperature":1.01}"#),
+            l("lipsync-2", &va, r#","options":{"temperature":1}"#),
+        ),
+        (
+            Code::OutOfRange,
+            e,
+            l(
+                "lipsync-2",
+                &format!(
+                    r#"{VIDEO},{{"type":"text","provider":{{"name":"elevenlabs","voiceId":"v","script":"{}"}}}}"#,
+                    "a".repeat(5001)
+                ),
+                "",
+            ),
+            l(
+                "lipsync-2",
+                &format!(
+                    r#"{VIDEO},{{"type":"text","provider":{{"name":"elevenlabs","voiceId":"v","script":"{}"}}}}"#,
+                    "a".repeat(5000)
+                ),
+                "",
+            ),
+        ),
+        (
+            Code::BadEnumValue,
+            e,
+            l("lipsync-2", &va, r#","options":{"sync_mode":"Loop"}"#),
+            l("lipsync-2", &va, r#","options":{"sync_mode":"loop"}"#),
+        ),
+        (
+            Code::BadEnumValue,
+            e,
+            l(
+                "lipsync-2",
+                &format!(r#"{VIDEO},{{"type":"speech","url":"https://a.io/x.wav"}}"#),
+                "",
+            ),
+            l(
+                "lipsync-2",
+                &format!(r#"{VIDEO},{{"type":"audio","url":"https://a.io/x.wav"}}"#),
+                "",
+            ),
+        ),
+        (
+            Code::ModelMismatch,
+            e,
+            l("lipsync-2", &va, r#","options":{"prompt":"happy"}"#),
+            l("react-1", &va, r#","options":{"prompt":"happy"}"#),
+        ),
+        (
+            Code::ModelMismatch,
+            e,
+            l(
+                "lipsync-2",
+                &format!(r#"{{"type":"image","url":"https://a.io/p.png"}},{AUDIO}"#),
+                "",
+            ),
+            l(
+                "sync-3",
+                &format!(r#"{{"type":"image","url":"https://a.io/p.png"}},{AUDIO}"#),
+                "",
+            ),
+        ),
+        (
+            Code::BadSegment,
+            e,
+            l("lipsync-2", &seg_inputs, &segs("6", "5", "a2")),
+            l("lipsync-2", &seg_inputs, &segs("4", "5", "a2")),
+        ),
+        (
+            Code::BadSegment,
+            e,
+            l("lipsync-2", &seg_inputs, &segs("0", "5", "a3")),
+            l("lipsync-2", &seg_inputs, &segs("0", "5", "a2")),
+        ),
+        (
+            Code::InputTooLong,
+            e,
+            l(
+                "lipsync-2",
+                &seg_inputs,
+                &segs("0", "30.5", "a2").replace("\"endTime\":12", "\"endTime\":31"),
+            ),
+            l("lipsync-2", &seg_inputs, &segs("0", "5", "a2")),
+        ),
+        (
+            Code::InputTooLong,
+            w,
+            l(
+                "react-1",
+                &seg_inputs,
+                &segs("0", "5", "a2").replace("\"endTime\":12", "\"endTime\":16"),
+            ),
+            l("react-1", &seg_inputs, &segs("0", "5", "a2")),
+        ),
+        (
+            Code::BadOutputFileName,
+            e,
+            l("lipsync-2", &va, r#","outputFileName":"clip.mp4""#),
+            l("lipsync-2", &va, r#","outputFileName":"clip_mp4""#),
+        ),
+        (
+            Code::RecordTooLarge,
+            e,
+            l(
+                "lipsync-2",
+                &va,
+                &format!(r#","projectId":"{}""#, "p".repeat(5_000_000)),
+            ),
+            l(
+                "lipsync-2",
+                &va,
+                &format!(r#","projectId":"{}""#, "p".repeat(4_999_000)),
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn every_code_has_a_bad_line_and_a_good_twin() {
+    let mut covered = std::collections::BTreeSet::new();
+    for (code, severity, bad, good) in cases() {
+        let got = codes(&bad, ONE);
+        assert!(
+            got.contains(&(code, severity)),
+            "{code} ({severity:?}) not reported for {}: {got:?}",
+            String::from_utf8_lossy(&bad[..bad.len().min(300)])
+        );
+        let twin = codes(&good, ONE);
+        assert!(
+            !twin.iter().any(|(c, _)| *c == code),
+            "{code} reported for the good twin {}: {twin:?}",
+            String::from_utf8_lossy(&good[..good.len().min(300)])
+        );
+        covered.insert(code);
+    }
+    // The file-level codes have their own tests below.
+    for code in Code::ALL {
+        if !matches!(
+            code,
+            Code::TooFewRecords | Code::TooManyRecords | Code::FileTooLarge
+        ) {
+            assert!(covered.contains(code), "no test for {code}");
+        }
+    }
+}
+
+fn file_of(n: usize) -> Vec<u8> {
+    syncbatch::generate::records(11, n)
+}
+
+#[test]
+fn record_counts_at_the_limits() {
+    let l = Limits::default();
+    assert!(check(&file_of(20), l).diagnostics.is_empty());
+    assert!(check(&file_of(500), l).diagnostics.is_empty());
+    let few = check(&file_of(19), l);
+    assert_eq!(few.diagnostics.len(), 1);
+    assert_eq!(few.diagnostics[0].code, Code::TooFewRecords);
+    assert_eq!(few.diagnostics[0].line, None);
+    let many = check(&file_of(501), l);
+    assert_eq!(many.diagnostics.len(), 1);
+    assert_eq!(many.diagnostics[0].code, Code::TooManyRecords);
+    assert_eq!(many.diagnostics[0].line, Some(501));
+    assert_eq!(many.summary.records, 501);
+}
+
+#[test]
+fn byte_limit_names_the_line_that_crosses_it() {
+    let data = file_of(30);
+    let lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
+    let through_10: usize = lines[..10].iter().map(|l| l.len()).sum();
+    // Exactly the first ten lines fit; the eleventh crosses.
+    let limits = Limits {
+        max_bytes: through_10 as u64,
+        ..Limits::default()
+    };
+    let r = check(&data, limits);
+    let d: Vec<&Diagnostic> = r
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::FileTooLarge)
+        .collect();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].line, Some(11));
+    assert!(
+        check(&data[..through_10], limits).diagnostics.is_empty()
+            || check(
+                &data[..through_10],
+                Limits {
+                    min_records: 1,
+                    ..limits
+                }
+            )
+            .diagnostics
+            .is_empty()
+    );
+    // Without its final newline, a file one byte larger still fits.
+    let cut = &data[..through_10 - 1];
+    let r = check(
+        cut,
+        Limits {
+            max_bytes: through_10 as u64 - 1,
+            min_records: 1,
+            ..limits
+        },
+    );
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(r.summary.bytes, through_10 as u64 - 1);
+}
+
+#[test]
+fn positions_are_line_column_and_byte() {
+    let second = line_with(
+        "lipsync-2",
+        &format!("{VIDEO},{AUDIO}"),
+        r#","options":{"sync_mode":"wrap"}"#,
+    );
+    let input = format!("{}\n{second}\n", good());
+    let r = check(input.as_bytes(), ONE);
+    let d = &r.diagnostics[0];
+    assert_eq!(d.code, Code::BadEnumValue);
+    assert_eq!(d.line, Some(2));
+    assert_eq!(d.byte, Some(good().len() as u64 + 1));
+    let col = d.column.unwrap() as usize;
+    assert_eq!(&second[col - 1..col + 5], "\"wrap\"");
+    assert_eq!(d.path.as_deref(), Some("payload.options.sync_mode"));
+    assert_eq!(d.request_id.as_deref(), Some("r-1"));
+}
+
+#[test]
+fn all_diagnostics_of_a_line_are_reported() {
+    let line = line_with(
+        "lipsync-9",
+        &format!("{VIDEO},{AUDIO}"),
+        r#","options":{"sync_mode":"x","temperature":2},"outputFileName":"a b""#,
+    );
+    let got: Vec<Code> = codes(line.as_bytes(), ONE)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    for want in [
+        Code::UnknownModel,
+        Code::BadEnumValue,
+        Code::OutOfRange,
+        Code::BadOutputFileName,
+    ] {
+        assert!(got.contains(&want), "{want} missing from {got:?}");
+    }
+}
+
+#[test]
+fn deep_nesting_is_invalid_json_not_a_crash() {
+    let deep = format!("{}{}\n", "[".repeat(200_000), "]".repeat(200_000));
+    assert_eq!(
+        codes(deep.as_bytes(), ONE),
+        vec![(Code::InvalidJson, Severity::Error)]
+    );
+}
+
+#[test]
+fn seed_example_repeated_to_20_records_is_clean() {
+    let r = check(
+        include_bytes!("../examples/data/input.jsonl"),
+        Limits::default(),
+    );
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(r.summary.records, 20);
+    assert!(r.summary.valid);
+}
+
+#[test]
+fn generated_file_of_500_valid_records_draws_nothing() {
+    for seed in 0..8 {
+        let r = check(&syncbatch::generate::records(seed, 500), Limits::default());
+        assert!(
+            r.diagnostics.is_empty(),
+            "seed {seed}: {:?}",
+            r.diagnostics.first()
+        );
+    }
+}
+
+#[test]
+fn every_generated_invalid_line_draws_its_code() {
+    let mut g = Generator::new(5).invalid_fraction(0.5);
+    let mut data = Vec::new();
+    let mut expected = Vec::new();
+    for n in 1..=4000u64 {
+        if let Some(code) = g.next_record(&mut data) {
+            expected.push((n, code));
+        }
+    }
+    let r = check(
+        &data,
+        Limits {
+            max_records: u64::MAX,
+            ..ONE
+        },
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for (line, code) in expected {
+        let hit = r
+            .diagnostics
+            .iter()
+            .any(|d| d.line == Some(line) && d.code.as_str() == code);
+        if code != "crlf" {
+            // crlf is reported once per file.
+            assert!(hit, "line {line}: expected {code}");
+        }
+        seen.insert(code);
+    }
+    assert_eq!(seen.len(), INVALID_KINDS.len());
+}
+
+/// Re-serialises a line after changing its JSON.
+fn mutate(line: &str, f: impl FnOnce(&mut Value)) -> String {
+    let mut v: Value = serde_json::from_str(line).unwrap();
+    f(&mut v);
+    v.to_string()
+}
+
+fn one_line(seed: u64) -> String {
+    let mut out = Vec::new();
+    Generator::new(seed).next_record(&mut out);
+    String::from_utf8(out).unwrap().trim_end().to_owned()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_valid_lines_are_never_flagged(seed in any::<u64>(), n in 20usize..60) {
+        let data = syncbatch::generate::records(seed, n);
+        let r = check(&data, Limits::default());
+        prop_assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    }
+
+    #[test]
+    fn a_changed_type_is_wrong_type_at_its_path(seed in any::<u64>(), which in 0usize..4) {
+        let line = one_line(seed);
+        let (path, new) = [
+            ("payload.model", json!(2)),
+            ("payload.input", json!({"type": "video"})),
+            ("endpoint", json!(["/v2/generate"])),
+            ("payload", json!("lipsync-2")),
+        ][which].clone();
+        let bad = mutate(&line, |v| {
+            let mut target = &mut *v;
+            let parts: Vec<&str> = path.split('.').collect();
+            for p in &parts[..parts.len() - 1] {
+                target = &mut target[*p];
+            }
+            target[parts[parts.len() - 1]] = new;
+        });
+        let r = check(bad.as_bytes(), ONE);
+        prop_assert!(
+            r.diagnostics.iter().any(|d| d.code == Code::WrongType && d.path.as_deref() == Some(path)),
+            "{path}: {:?}", r.diagnostics
+        );
+    }
+
+    #[test]
+    fn a_dropped_required_key_is_missing_field_at_its_path(seed in any::<u64>(), which in 0usize..5) {
+        let line = one_line(seed);
+        let path = ["request_id", "endpoint", "payload", "payload.model", "payload.input"][which];
+        let bad = mutate(&line, |v| {
+            match path.split_once('.') {
+                Some((a, b)) => v[a].as_object_mut().unwrap().remove(b),
+                None => v.as_object_mut().unwrap().remove(path),
+            };
+        });
+        let r = check(bad.as_bytes(), ONE);
+        prop_assert!(
+            r.diagnostics.iter().any(|d| d.code == Code::MissingField && d.path.as_deref() == Some(path)),
+            "{path}: {:?}", r.diagnostics
+        );
+    }
+
+    #[test]
+    fn an_altered_enum_value_is_bad_enum_value_at_its_path(seed in any::<u64>(), which in 0usize..2, junk in "[a-z]{1,8}") {
+        let line = one_line(seed);
+        let (path, value) = [("payload.options.sync_mode", format!("x{junk}")), ("payload.input[0].type", format!("y{junk}"))][which].clone();
+        let bad = mutate(&line, |v| {
+            if which == 0 {
+                v["payload"]["options"] = json!({"sync_mode": value});
+            } else {
+                v["payload"]["input"][0]["type"] = json!(value);
+            }
+        });
+        let r = check(bad.as_bytes(), ONE);
+        prop_assert!(
+            r.diagnostics.iter().any(|d| d.code == Code::BadEnumValue && d.path.as_deref() == Some(path)),
+            "{path}: {:?}", r.diagnostics
+        );
+    }
+
+    #[test]
+    fn blocking_and_async_give_identical_diagnostics(
+        seed in any::<u64>(),
+        n in 1usize..80,
+        fraction in 0.0f64..1.0,
+        chunk in 1usize..700,
+    ) {
+        let mut g = Generator::new(seed).invalid_fraction(fraction);
+        let mut data = Vec::new();
+        for _ in 0..n {
+            g.next_record(&mut data);
+        }
+        let limits = Limits { max_bytes: 20_000, max_records: 50, ..Limits::default() };
+        let blocking = check(&data, limits);
+        let chunks: Vec<std::io::Result<bytes::Bytes>> =
+            data.chunks(chunk).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+        let reader = tokio_util::io::StreamReader::new(futures::stream::iter(chunks));
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let asynchronous = rt
+            .block_on(validate_stream(frame_stream(reader, limits.framer()), limits))
+            .unwrap();
+        prop_assert_eq!(&blocking.diagnostics, &asynchronous.diagnostics);
+        prop_assert_eq!(blocking.summary, asynchronous.summary);
+    }
+}
