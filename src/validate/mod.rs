@@ -4,7 +4,7 @@
 //! batch format, one line at a time: feed it each [`Frame`] with
 //! [`Validator::check`], then call [`Validator::finish`] for the file-level
 //! rules. It keeps no line after checking it; only a compact [`IdSet`] of the
-//! request ids it has seen (about 30 to 45 bytes per record) for uniqueness.
+//! request ids it has seen (about 19 to 36 bytes per record) for uniqueness.
 //!
 //! Each line is parsed once by serde_json into a tree that borrows its strings
 //! from the line, and every rule runs on that tree, so a line gets all its
