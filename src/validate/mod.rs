@@ -510,8 +510,20 @@ pub fn validate_reader<R: Read>(reader: R, limits: Limits) -> io::Result<Report>
 
 /// Validates a whole file from a stream of frames (from
 /// [`crate::frame::frame_stream`] or any `FramedRead` over
-/// [`crate::frame::LineCodec`]); gives the same report as [`validate_reader`].
-/// `framer` must be [`Validator::framer`]'s, so long lines are cut alike.
+/// [`crate::frame::LineCodec`]); gives the same report as [`validate_reader`]
+/// when the frames come from [`Limits::framer`], so long lines are cut alike.
+///
+/// ```
+/// use syncbatch::frame::frame_stream;
+/// use syncbatch::validate::{validate_stream, Limits};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let limits = Limits::default();
+/// let file = tokio::fs::File::open("examples/data/input.jsonl").await?;
+/// let report = validate_stream(frame_stream(file, limits.framer()), limits).await?;
+/// assert!(report.summary.valid);
+/// # Ok::<(), std::io::Error>(()) }).unwrap();
+/// ```
 #[cfg(feature = "async")]
 pub async fn validate_stream<S>(frames: S, limits: Limits) -> io::Result<Report>
 where
