@@ -421,7 +421,6 @@ impl Validator {
         checker.duplicate_keys(&tree);
         let id = checker.envelope(&tree);
         let mut findings = std::mem::take(&mut checker.findings);
-        let checker = rules::Checker::new(text);
         let id_text = id.map(|s| s.as_ref());
         if let Some(id) = id_text.filter(|s| !s.is_empty()) {
             if let Some(first) = self.ids.insert(id, number) {
@@ -430,7 +429,7 @@ impl Validator {
                     code: Code::DuplicateRequestId,
                     message: format!("request_id \"{id}\" was first used on line {first}"),
                     path: Some("request_id".into()),
-                    at: checker.at(id),
+                    at: rules::position(text, id),
                 });
             }
         }

@@ -105,9 +105,7 @@ impl<'l> Checker<'l> {
     /// Where `s` stands in the line, if it is borrowed from it (the opening
     /// quote of a string or key). Computed only for findings.
     pub fn at(&self, s: &str) -> Option<usize> {
-        let start = self.line.as_ptr() as usize;
-        let p = s.as_ptr() as usize;
-        (p >= start && p <= start + self.line.len()).then(|| (p - start).saturating_sub(1))
+        position(self.line, s)
     }
 
     fn push(
@@ -934,6 +932,14 @@ impl<'l> Checker<'l> {
             }
         }
     }
+}
+
+/// Where `s` stands in `line` when it is a slice of it: the byte index of the
+/// opening quote of a borrowed string or key. `None` for an unescaped copy.
+pub(crate) fn position(line: &str, s: &str) -> Option<usize> {
+    let start = line.as_ptr() as usize;
+    let p = s.as_ptr() as usize;
+    (p >= start && p <= start + line.len()).then(|| (p - start).saturating_sub(1))
 }
 
 fn is_int_array(v: &Json, len: usize) -> bool {
