@@ -416,11 +416,10 @@ impl Validator {
                 return Verdict::Invalid;
             }
         };
-        let mut checker = rules::Checker::new(text);
-        std::mem::swap(&mut checker.findings, &mut self.findings);
+        let mut checker = rules::Checker::new(text, std::mem::take(&mut self.findings));
         checker.duplicate_keys(&tree);
         let id = checker.envelope(&tree);
-        let mut findings = std::mem::take(&mut checker.findings);
+        let mut findings = checker.findings;
         let id_text = id.map(|s| s.as_ref());
         if let Some(id) = id_text.filter(|s| !s.is_empty()) {
             if let Some(first) = self.ids.insert(id, number) {

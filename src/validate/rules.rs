@@ -95,11 +95,11 @@ pub(crate) struct Checker<'l> {
 }
 
 impl<'l> Checker<'l> {
-    pub fn new(line: &'l str) -> Self {
-        Checker {
-            line,
-            findings: Vec::new(),
-        }
+    /// A checker for `line` that collects into `findings` (emptied first), so
+    /// one allocation serves every line.
+    pub fn new(line: &'l str, mut findings: Vec<Finding>) -> Self {
+        findings.clear();
+        Checker { line, findings }
     }
 
     /// Where `s` stands in the line, if it is borrowed from it (the opening
