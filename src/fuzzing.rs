@@ -73,8 +73,8 @@ pub fn decode(data: &[u8]) {
 }
 
 /// The validator over a whole file: small limits taken from the first bytes,
-/// the file read in small pieces and whole must give the same report, and
-/// every diagnostic must point into the file.
+/// the file read in small pieces and whole, with and without the fast path,
+/// must give the same report, and every diagnostic must point into the file.
 pub fn validate(data: &[u8]) {
     use crate::validate::{validate_reader, Limits};
     let (max, read_size, input) = settings(data);
@@ -96,6 +96,15 @@ pub fn validate(data: &[u8]) {
     let pieces = validate_reader(Pieces(input, read_size), limits).expect("cannot fail");
     assert_eq!(whole.diagnostics, pieces.diagnostics);
     assert_eq!(whole.summary, pieces.summary);
+    // The fast path must agree with the full rules on every line.
+    let mut full = crate::validate::Validator::new(limits).fast_path(false);
+    let mut diagnostics = Vec::new();
+    for frame in full.framer().frames(input.to_vec()) {
+        full.check(&frame, &mut diagnostics);
+    }
+    let summary = full.finish(&mut diagnostics);
+    assert_eq!(whole.diagnostics, diagnostics);
+    assert_eq!(whole.summary, summary);
     if input != b"\xEF\xBB\xBF" {
         // Frames cover the whole input; only a lone BOM makes no frame.
         assert_eq!(whole.summary.bytes, input.len() as u64);

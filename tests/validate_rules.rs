@@ -698,3 +698,277 @@ proptest! {
         prop_assert_eq!(blocking.summary, asynchronous.summary);
     }
 }
+
+/// Validates with the fast path on or off.
+fn report_with(input: &[u8], limits: Limits, fast: bool) -> Report {
+    let mut v = syncbatch::validate::Validator::new(limits).fast_path(fast);
+    let mut lines = syncbatch::frame::LineReader::with_framer(input, v.framer());
+    let mut report = Report::default();
+    while let Some(frame) = lines.next_frame().unwrap() {
+        v.check(&frame, &mut report.diagnostics);
+    }
+    report.summary = v.finish(&mut report.diagnostics);
+    report
+}
+
+fn assert_paths_agree(input: &[u8], limits: Limits) {
+    let fast = report_with(input, limits, true);
+    let full = report_with(input, limits, false);
+    assert_eq!(
+        fast.diagnostics,
+        full.diagnostics,
+        "{}",
+        String::from_utf8_lossy(input)
+    );
+    assert_eq!(fast.summary, full.summary);
+}
+
+#[test]
+fn fast_and_full_paths_agree_on_every_case() {
+    for (_, _, bad, good) in cases() {
+        assert_paths_agree(&bad, ONE);
+        assert_paths_agree(&good, ONE);
+    }
+    let mut g = Generator::new(17).invalid_fraction(0.5);
+    let mut data = Vec::new();
+    for _ in 0..3000 {
+        g.next_record(&mut data);
+    }
+    assert_paths_agree(
+        &data,
+        Limits {
+            max_records: u64::MAX,
+            ..ONE
+        },
+    );
+}
+
+/// Values and keys that sit on the rules' edges.
+fn edge_value(i: usize) -> Value {
+    let pool = [
+        json!(null),
+        json!(true),
+        json!(0),
+        json!(-1),
+        json!(1.5),
+        json!(1.0),
+        json!(31),
+        json!(16),
+        json!(15),
+        json!(0.5),
+        json!(""),
+        json!(" "),
+        json!("react-1"),
+        json!("sync-3"),
+        json!("lipsync-1.6.0"),
+        json!("http://a.io/x"),
+        json!("https://a.io/x"),
+        json!("loop"),
+        json!("happy"),
+        json!("head"),
+        json!("a1"),
+        json!("a2"),
+        json!("video"),
+        json!("image"),
+        json!("audio"),
+        json!("text"),
+        json!("elevenlabs"),
+        json!("x\u{7}"),
+        json!("a\"b"),
+        json!([]),
+        json!({}),
+        json!([1, 2]),
+        json!([1, 2, 3, 4]),
+        json!([null]),
+        json!({"refId": "a1"}),
+        json!({"name": "elevenlabs", "voiceId": "v", "script": "hi"}),
+        json!({"type": "audio", "url": "https://a.io/y.wav", "refId": "a2"}),
+        json!({"startTime": 0, "endTime": 5, "audioInput": {"refId": "a1"}}),
+        json!(1.01),
+        json!(-0.01),
+        json!(14.9),
+        json!(15.01),
+        json!(29.9),
+        json!(30.01),
+        json!(2),
+        json!(5.5),
+        json!(12),
+        json!("ftp://a.io/x"),
+        json!("https://a b"),
+        json!("clip.mp4"),
+        json!("clip_1"),
+        json!("/v2/generate"),
+        json!("lipsync-2"),
+        json!("a".repeat(5001)),
+        json!([1.5, 2]),
+        json!(["x", 1]),
+        json!("r-1 "),
+        json!("\u{e9}"),
+        json!({"type": "audio", "url": "https://a.io/z.wav"}),
+        json!({"type": "video", "assetId": "v1"}),
+    ];
+    pool[i % pool.len()].clone()
+}
+
+const EDGE_KEYS: &[&str] = &[
+    "refId",
+    "url",
+    "assetId",
+    "provider",
+    "segments",
+    "options",
+    "dubParams",
+    "dialogueEdit",
+    "startTime",
+    "endTime",
+    "audioInput",
+    "model_mode",
+    "prompt",
+    "fps",
+    "webhookUrl",
+    "outputFileName",
+    "extra",
+    "segments_secs",
+    "temperature",
+    "type",
+];
+
+/// Every node of a JSON value, as a path of keys and indexes.
+fn node_paths(v: &Value, here: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
+    out.push(here.clone());
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                here.push(json!(k));
+                node_paths(child, here, out);
+                here.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                here.push(json!(i));
+                node_paths(child, here, out);
+                here.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn node_at<'v>(v: &'v mut Value, path: &[Value]) -> &'v mut Value {
+    path.iter().fold(v, |v, step| match step {
+        Value::String(k) => &mut v[k.as_str()],
+        Value::Number(i) => &mut v[i.as_u64().unwrap() as usize],
+        _ => unreachable!(),
+    })
+}
+
+const POOL_SIZE: usize = 60;
+
+/// Every single edit of a few valid lines (each node replaced by each edge
+/// value or deleted, each array given each edge value, each object given each
+/// edge key) is judged alike by the
+/// fast path and the full rules.
+#[test]
+fn fast_path_agrees_on_every_single_edit() {
+    let mut lines = Vec::new();
+    for seed in 0..24 {
+        let original: Value = serde_json::from_str(&one_line(seed)).unwrap();
+        let mut paths = Vec::new();
+        node_paths(&original, &mut Vec::new(), &mut paths);
+        for path in &paths {
+            for i in 0..POOL_SIZE {
+                let mut v = original.clone();
+                *node_at(&mut v, path) = edge_value(i);
+                lines.push(v);
+            }
+            if let Some((last, parent)) = path.split_last() {
+                let mut v = original.clone();
+                match (node_at(&mut v, parent), last) {
+                    (Value::Object(m), Value::String(k)) => {
+                        m.remove(k);
+                    }
+                    (Value::Array(items), Value::Number(i)) => {
+                        items.remove(i.as_u64().unwrap() as usize);
+                    }
+                    _ => {}
+                }
+                lines.push(v);
+            }
+            if node_at(&mut original.clone(), path).is_array() {
+                for i in 0..POOL_SIZE {
+                    let mut v = original.clone();
+                    if let Value::Array(items) = node_at(&mut v, path) {
+                        items.push(edge_value(i));
+                    }
+                    lines.push(v);
+                }
+            }
+            if node_at(&mut original.clone(), path).is_object() {
+                for key in EDGE_KEYS {
+                    for i in [0, 4, 12, 20, 29, 30] {
+                        let mut v = original.clone();
+                        if let Value::Object(m) = node_at(&mut v, path) {
+                            m.insert((*key).to_owned(), edge_value(i));
+                        }
+                        lines.push(v);
+                    }
+                }
+            }
+        }
+    }
+    let mut clean = 0;
+    for v in &lines {
+        let line = format!("{v}\n");
+        let fast = report_with(line.as_bytes(), ONE, true);
+        let full = report_with(line.as_bytes(), ONE, false);
+        assert_eq!(fast.diagnostics, full.diagnostics, "{line}");
+        clean += usize::from(full.diagnostics.is_empty());
+    }
+    // The edits must both keep and break lines, or the test shows nothing.
+    assert!(
+        clean > lines.len() / 20 && clean < lines.len() / 2,
+        "{clean} of {}",
+        lines.len()
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// The fast path may only ever call a line clean when the full rules
+    /// find nothing: mutate valid lines at random nodes and compare.
+    #[test]
+    fn fast_path_never_calls_a_flawed_line_clean(
+        seed in any::<u64>(),
+        edits in proptest::collection::vec((any::<usize>(), 0usize..3, any::<usize>(), any::<usize>()), 1..4),
+    ) {
+        let mut v: Value = serde_json::from_str(&one_line(seed)).unwrap();
+        for (node, op, a, b) in edits {
+            let mut paths = Vec::new();
+            node_paths(&v, &mut Vec::new(), &mut paths);
+            let path = &paths[node % paths.len()];
+            match op {
+                0 => *node_at(&mut v, path) = edge_value(a),
+                1 => {
+                    if let Value::Object(m) = node_at(&mut v, path) {
+                        m.insert(EDGE_KEYS[a % EDGE_KEYS.len()].to_owned(), edge_value(b));
+                    }
+                }
+                _ => {
+                    if let Some((last, parent)) = path.split_last() {
+                        match (node_at(&mut v, parent), last) {
+                            (Value::Object(m), Value::String(k)) => { m.remove(k); }
+                            (Value::Array(items), Value::Number(i)) => { items.remove(i.as_u64().unwrap() as usize); }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        let line = format!("{v}\n");
+        let fast = report_with(line.as_bytes(), ONE, true);
+        let full = report_with(line.as_bytes(), ONE, false);
+        prop_assert_eq!(fast.diagnostics, full.diagnostics, "{}", line);
+    }
+}

@@ -6,10 +6,14 @@
 //! rules. It keeps no line after checking it; only a compact [`IdSet`] of the
 //! request ids it has seen (about 19 to 36 bytes per record) for uniqueness.
 //!
-//! Each line is parsed once by serde_json into a tree that borrows its strings
-//! from the line, and every rule runs on that tree, so a line gets all its
-//! diagnostics, not only the first. Columns are computed only when a
-//! diagnostic is built.
+//! Two paths, one answer. The fast path deserializes a line straight into
+//! borrowed structs and checks their fields; it can only say "clean", and it
+//! says so for the common, valid line. Any other line goes to the full rules:
+//! parsed once by serde_json into a tree that borrows its strings from the
+//! line, every rule run on that tree, so a line gets all its diagnostics, not
+//! only the first. Tests and the fuzzer check that the two paths give the
+//! same diagnostics ([`Validator::fast_path`] turns the fast one off).
+//! Columns are computed only when a diagnostic is built.
 //!
 //! ```
 //! use syncbatch::validate::{validate_reader, Code, Limits};
@@ -23,6 +27,7 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod fast;
 mod json;
 mod rules;
 
@@ -253,6 +258,7 @@ pub struct Validator {
     /// Bytes up to the end of the last line checked: the file size at the end.
     bytes: u64,
     deny_warnings: bool,
+    fast_path: bool,
     findings: Vec<rules::Finding>,
 }
 
@@ -270,6 +276,7 @@ impl Validator {
             too_large_reported: false,
             bytes: 0,
             deny_warnings: false,
+            fast_path: true,
             findings: Vec::new(),
         }
     }
@@ -277,6 +284,14 @@ impl Validator {
     /// Makes warnings count against validity, as `--deny-warnings` does.
     pub fn deny_warnings(mut self, yes: bool) -> Self {
         self.deny_warnings = yes;
+        self
+    }
+
+    /// Turns the fast path off, so every line goes through the full rules.
+    /// The diagnostics are the same either way (that is what the tests check
+    /// with this switch); only the speed differs.
+    pub fn fast_path(mut self, on: bool) -> Self {
+        self.fast_path = on;
         self
     }
 
@@ -404,6 +419,26 @@ impl Validator {
                 return Verdict::Invalid;
             }
         };
+        if self.fast_path {
+            if let Some(id) = fast::clean(text) {
+                // Clean but for uniqueness, which is checked here for both paths.
+                let Some(first) = self.ids.insert(id, number) else {
+                    return Verdict::Valid;
+                };
+                let finding = duplicate_id(text, id, first);
+                out.push(Diagnostic {
+                    request_id: Some(id.to_owned()),
+                    path: finding.path,
+                    ..diag(
+                        finding.severity,
+                        finding.code,
+                        finding.at.map(|a| a as u64 + 1),
+                        finding.message,
+                    )
+                });
+                return Verdict::Invalid;
+            }
+        }
         let tree = match json::parse(text) {
             Ok(tree) => tree,
             Err(e) => {
@@ -423,13 +458,7 @@ impl Validator {
         let id_text = id.map(|s| s.as_ref());
         if let Some(id) = id_text.filter(|s| !s.is_empty()) {
             if let Some(first) = self.ids.insert(id, number) {
-                findings.push(rules::Finding {
-                    severity: Severity::Error,
-                    code: Code::DuplicateRequestId,
-                    message: format!("request_id \"{id}\" was first used on line {first}"),
-                    path: Some("request_id".into()),
-                    at: rules::position(text, id),
-                });
+                findings.push(duplicate_id(text, id, first));
             }
         }
         let mut verdict = Verdict::Valid;
@@ -474,6 +503,16 @@ impl Validator {
             warnings: self.warnings,
             valid: self.errors == 0 && (!self.deny_warnings || self.warnings == 0),
         }
+    }
+}
+
+fn duplicate_id(line: &str, id: &str, first: u64) -> rules::Finding {
+    rules::Finding {
+        severity: Severity::Error,
+        code: Code::DuplicateRequestId,
+        message: format!("request_id \"{id}\" was first used on line {first}"),
+        path: Some("request_id".into()),
+        at: rules::position(line, id),
     }
 }
 

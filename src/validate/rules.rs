@@ -71,9 +71,9 @@ pub const MODELS: &[&str] = &[
 ];
 /// Legacy models: accepted with a `deprecated_model` warning.
 pub const LEGACY_MODELS: &[&str] = &["lipsync-1.8.0", "lipsync-1.7.1", "lipsync-1.6.0"];
-const SYNC_MODES: &[&str] = &["bounce", "loop", "cut_off", "silence", "remap"];
-const MODEL_MODES: &[&str] = &["lips", "face", "head"];
-const PROMPTS: &[&str] = &["happy", "sad", "angry", "disgusted", "surprised", "neutral"];
+pub(crate) const SYNC_MODES: &[&str] = &["bounce", "loop", "cut_off", "silence", "remap"];
+pub(crate) const MODEL_MODES: &[&str] = &["lips", "face", "head"];
+pub(crate) const PROMPTS: &[&str] = &["happy", "sad", "angry", "disgusted", "surprised", "neutral"];
 const LEGACY_OPTIONS: &[&str] = &[
     "pads",
     "speedup",
@@ -83,10 +83,10 @@ const LEGACY_OPTIONS: &[&str] = &[
     "active_speaker",
 ];
 /// The batch limit on input length, seconds.
-const BATCH_MAX_SECONDS: f64 = 30.0;
+pub(crate) const BATCH_MAX_SECONDS: f64 = 30.0;
 /// Above this, `react-1` draws a warning, seconds.
-const REACT_MAX_SECONDS: f64 = 15.0;
-const MAX_SCRIPT_CHARS: usize = 5000;
+pub(crate) const REACT_MAX_SECONDS: f64 = 15.0;
+pub(crate) const MAX_SCRIPT_CHARS: usize = 5000;
 
 /// Checks one parsed line and collects every finding.
 pub(crate) struct Checker<'l> {
@@ -460,11 +460,7 @@ impl<'l> Checker<'l> {
             }
         }
         if let Some((_, name)) = self.opt_str(p, path, "outputFileName") {
-            let ok = (1..=255).contains(&name.len())
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !ok {
+            if !output_file_name_ok(name) {
                 let at = self.at(name);
                 self.error(
                     Code::BadOutputFileName,
@@ -934,6 +930,14 @@ impl<'l> Checker<'l> {
     }
 }
 
+/// `^[A-Za-z0-9_-]{1,255}$`.
+pub(crate) fn output_file_name_ok(name: &str) -> bool {
+    (1..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Where `s` stands in `line` when it is a slice of it: the byte index of the
 /// opening quote of a borrowed string or key. `None` for an unescaped copy.
 pub(crate) fn position(line: &str, s: &str) -> Option<usize> {
@@ -957,44 +961,51 @@ pub(crate) fn url_scheme(url: &str) -> Option<bool> {
     } else {
         (false, strip_prefix_ignore_case(url, "http://")?)
     };
-    // Byte tests first: this runs for every URL of every line.
-    if url.bytes().any(|b| b <= b' ' || b == 0x7F)
-        || (!url.is_ascii() && url.chars().any(|c| c.is_whitespace() || c.is_control()))
-    {
+    // This runs for every URL of every line. One branch-free pass over the
+    // bytes (it vectorises) finds white space, control and non-ASCII bytes;
+    // the char test runs only for non-ASCII URLs.
+    let (bad, wide) = url.bytes().fold((false, false), |(bad, wide), b| {
+        (bad | (b <= b' ') | (b == 0x7F), wide | (b >= 0x80))
+    });
+    if bad || (wide && url.chars().any(|c| c.is_whitespace() || c.is_control())) {
         return None;
     }
-    let end = memchr::memchr3(b'/', b'?', b'#', rest.as_bytes()).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let host_port = match memchr::memrchr(b'@', authority.as_bytes()) {
-        Some(i) => &authority[i + 1..],
-        None => authority,
-    };
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
+    // One pass over the authority: where it ends, the last '@' and ':'.
+    let bytes = rest.as_bytes();
+    let (mut end, mut at, mut colon) = (bytes.len(), None, None);
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'/' | b'?' | b'#' => {
+                end = i;
+                break;
+            }
+            b'@' => (at, colon) = (Some(i), None),
+            b':' => colon = Some(i),
+            _ => {}
+        }
+    }
+    let start = at.map_or(0, |i| i + 1);
+    let host_port = &rest[start..end];
+    if let Some(v6) = host_port.strip_prefix('[') {
         let (addr, after) = v6.split_once(']')?;
-        if addr.is_empty()
-            || !addr
+        let addr_ok = !addr.is_empty()
+            && addr
                 .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
-            return None;
-        }
-        if !(after.is_empty() || after.strip_prefix(':').is_some_and(is_port)) {
-            return None;
-        }
-        return Some(https);
-    } else {
-        match host_port.rsplit_once(':') {
-            Some((h, port)) if is_port(port) => h,
-            Some(_) => return None,
-            None => host_port,
-        }
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(is_port);
+        return (addr_ok && port_ok).then_some(https);
+    }
+    let host = match colon {
+        Some(i) if is_port(&rest[i + 1..end]) => &rest[start..i],
+        Some(_) => return None,
+        None => host_port,
     };
     let ok = !host.is_empty()
         && !host.starts_with(['.', '-'])
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') || b >= 0x80)
-        && (host.is_ascii() || host.chars().all(|c| c.is_alphanumeric() || c.is_ascii()));
+        && (!wide || host.chars().all(|c| c.is_alphanumeric() || c.is_ascii()));
     ok.then_some(https)
 }
 
@@ -1018,6 +1029,15 @@ mod tests {
         assert_eq!(url_scheme("HTTP://example.com:8080/x?y#z"), Some(false));
         assert_eq!(url_scheme("https://user:pw@[::1]:443/x"), Some(true));
         assert_eq!(url_scheme("https://bücher.de/x"), Some(true));
+        assert_eq!(url_scheme("https://u:p@h.io:80/x"), Some(true));
+        assert_eq!(url_scheme("https://a@b@c.io?q=1:2"), Some(true));
+        assert_eq!(url_scheme("https://h.io#frag"), Some(true));
+        assert_eq!(url_scheme("https://h.io:/x"), None);
+        assert_eq!(url_scheme("https://h.io:123456/x"), None);
+        assert_eq!(url_scheme("https://[::1/x"), None);
+        assert_eq!(url_scheme("https://bü cher.de/x"), None);
+        assert_eq!(url_scheme("https://h.io/\u{2003}x"), None);
+        assert_eq!(url_scheme("https://h\u{2603}.io/"), None);
         for bad in [
             "",
             "ftp://x.com/a",
