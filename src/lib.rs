@@ -44,4 +44,5 @@ pub mod fuzzing;
 #[cfg(feature = "generate")]
 pub mod generate;
 pub mod ids;
+pub mod split;
 pub mod validate;

@@ -1,0 +1,3 @@
+//! The splitter: validated records in, compliant batch files out.
+
+pub mod plan;

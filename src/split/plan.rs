@@ -1,0 +1,382 @@
+//! The batch planner: record sizes in, batch boundaries out. No I/O.
+//!
+//! It finds a split of the records, in order, into as few batches as any
+//! contiguous split allows, each within `max_records` and `max_bytes` and at
+//! least `min_records`, while the records stream past.
+//!
+//! Dynamic programming over prefixes: `f(i)`, the fewest batches for the
+//! first `i` records, is `1 + min f(j)` over the `j` a last batch `(j, i]` can
+//! start from; that window only moves forward, so a monotonic queue keeps its
+//! minimum in `O(1)` amortised per record. Ties go to the largest `j`, which
+//! keeps early batches full (510 records under 500/20 make 490 + 20).
+//!
+//! Streaming: every future batch starts at one of the last `max_records`
+//! positions, so once the back-pointer chains of all those positions meet at
+//! one position, everything before it is decided for good and is handed out
+//! ([`Planner::push`] returns it). Chains meet within a batch or two on real
+//! inputs, so the planner, and the caller's buffer of undecided records, stay
+//! about one or two batches long.
+
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+
+/// The planner's limits: those of one batch file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanLimits {
+    /// Most records in a batch (at least 1).
+    pub max_records: u64,
+    /// Fewest records in a batch.
+    pub min_records: u64,
+    /// Most bytes in a batch.
+    pub max_bytes: u64,
+}
+
+/// Why no compliant split exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Infeasible {
+    /// Fewer records than one batch needs.
+    TooFewRecords {
+        /// Records seen.
+        records: u64,
+        /// The minimum.
+        min_records: u64,
+    },
+    /// Around this record, no run of `min_records` records fits in `max_bytes`
+    /// (or a single record is over `max_bytes`).
+    NoRunFits {
+        /// 0-based index of the record where every split became impossible.
+        record: u64,
+    },
+}
+
+impl fmt::Display for Infeasible {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Infeasible::TooFewRecords {
+                records,
+                min_records,
+            } => write!(
+                f,
+                "{records} valid records in all; a batch needs at least {min_records}"
+            ),
+            Infeasible::NoRunFits { record } => write!(
+                f,
+                "no compliant split: up to record {} no batch boundary works \
+                 (too few records fit in the byte limit)",
+                record + 1
+            ),
+        }
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Per position `i` (records `0..i` placed): the fewest batches and the start
+/// of the last one.
+#[derive(Clone, Copy, Debug)]
+struct Cell {
+    batches: u32,
+    back: u64,
+    /// Bytes of records `0..i`.
+    prefix: u64,
+}
+
+/// The streaming planner. See the [module docs](self).
+///
+/// ```
+/// use syncbatch::split::plan::{PlanLimits, Planner};
+///
+/// let mut p = Planner::new(PlanLimits { max_records: 500, min_records: 20, max_bytes: 5_000_000 });
+/// let mut ends = Vec::new();
+/// for _ in 0..510 {
+///     ends.extend(p.push(300));
+/// }
+/// ends.extend(p.finish()?);
+/// assert_eq!(ends, [490, 510]); // not 500 + 10
+/// # Ok::<(), syncbatch::split::plan::Infeasible>(())
+/// ```
+#[derive(Debug)]
+pub struct Planner {
+    limits: PlanLimits,
+    /// Cells for positions `base..=n`.
+    cells: VecDeque<Cell>,
+    base: u64,
+    /// Records pushed.
+    n: u64,
+    /// Candidate starts, increasing in position and strictly in batches.
+    queue: VecDeque<u64>,
+    /// Next position to enter the candidate window.
+    next_candidate: u64,
+    /// Lowest start the byte limit allows for the last batch.
+    low: u64,
+    /// The position up to which batches were handed out.
+    committed: u64,
+    since_check: u64,
+    /// The latest position with a valid split of everything before it.
+    last_reachable: u64,
+    dead_at: Option<u64>,
+}
+
+impl Planner {
+    /// A planner for these limits. `max_records` below 1 is taken as 1.
+    pub fn new(limits: PlanLimits) -> Self {
+        let limits = PlanLimits {
+            max_records: limits.max_records.max(1),
+            ..limits
+        };
+        let mut cells = VecDeque::new();
+        cells.push_back(Cell {
+            batches: 0,
+            back: 0,
+            prefix: 0,
+        });
+        Planner {
+            limits,
+            cells,
+            base: 0,
+            n: 0,
+            queue: VecDeque::new(),
+            next_candidate: 0,
+            low: 0,
+            committed: 0,
+            since_check: 0,
+            last_reachable: 0,
+            dead_at: None,
+        }
+    }
+
+    fn cell(&self, pos: u64) -> Cell {
+        self.cells[(pos - self.base) as usize]
+    }
+
+    /// Records pushed so far.
+    pub fn records(&self) -> u64 {
+        self.n
+    }
+
+    /// How many records are pushed but not yet handed out in a batch: what
+    /// the caller must hold.
+    pub fn pending(&self) -> u64 {
+        self.n - self.committed
+    }
+
+    /// Adds the next record, `size` bytes as written (newline included).
+    /// Returns the ends (exclusive record counts) of batches that are now
+    /// decided, oldest first, often none. `O(1)` amortised, plus a chain
+    /// walk once every `max_records` records.
+    pub fn push(&mut self, size: u64) -> Vec<u64> {
+        let l = self.limits;
+        let prev = self.cell(self.n).prefix;
+        self.n += 1;
+        let i = self.n;
+        let prefix = prev + size;
+        // Starts j with i - j <= max_records and prefix(i) - prefix(j) <= max_bytes.
+        self.low = self.low.max(i.saturating_sub(l.max_records));
+        while self.low < i && prefix - self.cell(self.low).prefix > l.max_bytes {
+            self.low += 1;
+        }
+        // Starts j <= i - min_records enter the window.
+        let newest = i.checked_sub(l.min_records.max(1));
+        if let Some(newest) = newest {
+            while self.next_candidate <= newest {
+                let j = self.next_candidate;
+                self.next_candidate += 1;
+                let b = self.cell(j).batches;
+                if b == NONE {
+                    continue;
+                }
+                while self.queue.back().is_some_and(|&k| self.cell(k).batches >= b) {
+                    self.queue.pop_back();
+                }
+                self.queue.push_back(j);
+            }
+        }
+        while self.queue.front().is_some_and(|&k| k < self.low) {
+            self.queue.pop_front();
+        }
+        let cell = match (self.queue.front(), newest) {
+            (Some(&j), Some(newest)) if j <= newest => Cell {
+                batches: self.cell(j).batches + 1,
+                back: j,
+                prefix,
+            },
+            _ => Cell {
+                batches: NONE,
+                back: 0,
+                prefix,
+            },
+        };
+        self.cells.push_back(cell);
+        self.check_dead();
+        self.since_check += 1;
+        if self.since_check >= l.max_records {
+            self.since_check = 0;
+            return self.commit();
+        }
+        Vec::new()
+    }
+
+    /// Notes when every position a future batch could start from is
+    /// unreachable: then no split of any continuation exists.
+    fn check_dead(&mut self) {
+        if self.cell(self.n).batches != NONE {
+            self.last_reachable = self.n;
+        }
+        let from = (self.n + 1).saturating_sub(self.limits.max_records);
+        if self.dead_at.is_none() && self.last_reachable < from {
+            self.dead_at = Some(self.n - 1);
+        }
+    }
+
+    /// Hands out the batches every possible future agrees on.
+    fn commit(&mut self) -> Vec<u64> {
+        if self.dead_at.is_some() {
+            return Vec::new();
+        }
+        let from = (self.n + 1).saturating_sub(self.limits.max_records).max(self.base);
+        let mut heads: BinaryHeap<u64> = (from..=self.n)
+            .filter(|&p| self.cell(p).batches != NONE)
+            .collect();
+        // Step the highest head back until all heads are one position.
+        let meet = loop {
+            let Some(top) = heads.pop() else {
+                return Vec::new();
+            };
+            while heads.peek() == Some(&top) {
+                heads.pop();
+            }
+            if heads.is_empty() {
+                break top;
+            }
+            if top <= self.committed {
+                return Vec::new();
+            }
+            heads.push(self.cell(top).back);
+        };
+        if meet <= self.committed {
+            return Vec::new();
+        }
+        let ends = self.chain(meet);
+        self.committed = meet;
+        self.forget_before(meet);
+        ends
+    }
+
+    /// Batch ends from the committed position up to `end`, oldest first.
+    fn chain(&self, end: u64) -> Vec<u64> {
+        let mut ends = Vec::new();
+        let mut p = end;
+        while p > self.committed {
+            ends.push(p);
+            p = self.cell(p).back;
+        }
+        debug_assert_eq!(p, self.committed);
+        ends.reverse();
+        ends
+    }
+
+    fn forget_before(&mut self, pos: u64) {
+        // Positions before `pos` are no start any more; the window starts at
+        // or after `low`, which may still be below `pos` only if `pos` is
+        // itself the only reachable start there.
+        let keep_from = pos.min(self.low).min(self.next_candidate);
+        let keep_from = keep_from.max(self.base);
+        // Never drop a position a queue entry, `low` or a pending candidate uses.
+        let keep_from = self.queue.front().map_or(keep_from, |&q| keep_from.min(q));
+        while self.base < keep_from {
+            self.cells.pop_front();
+            self.base += 1;
+        }
+    }
+
+    /// Ends the input: the remaining batch ends, or why no split exists.
+    pub fn finish(mut self) -> Result<Vec<u64>, Infeasible> {
+        if self.n < self.limits.min_records {
+            return Err(Infeasible::TooFewRecords {
+                records: self.n,
+                min_records: self.limits.min_records,
+            });
+        }
+        if self.n == 0 {
+            return Ok(Vec::new());
+        }
+        if let Some(record) = self.dead_at {
+            return Err(Infeasible::NoRunFits { record });
+        }
+        if self.cell(self.n).batches == NONE {
+            return Err(Infeasible::NoRunFits { record: self.n - 1 });
+        }
+        let ends = self.chain(self.n);
+        self.committed = self.n;
+        Ok(ends)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(sizes: &[u64], l: PlanLimits) -> Result<Vec<u64>, Infeasible> {
+        let mut p = Planner::new(l);
+        let mut ends = Vec::new();
+        for &s in sizes {
+            ends.extend(p.push(s));
+            assert!(p.pending() <= 3 * l.max_records + 1, "pending {}", p.pending());
+        }
+        ends.extend(p.finish()?);
+        Ok(ends)
+    }
+
+    const API: PlanLimits = PlanLimits {
+        max_records: 500,
+        min_records: 20,
+        max_bytes: 5_000_000,
+    };
+
+    fn counts(ends: &[u64]) -> Vec<u64> {
+        let mut prev = 0;
+        ends.iter()
+            .map(|&e| {
+                let c = e - prev;
+                prev = e;
+                c
+            })
+            .collect()
+    }
+
+    #[test]
+    fn exact_record_counts() {
+        let cases: &[(u64, &[u64])] = &[
+            (20, &[20]),
+            (500, &[500]),
+            (501, &[481, 20]),
+            (510, &[490, 20]),
+            (1000, &[500, 500]),
+            (1001, &[500, 481, 20]),
+            (100_000, &[500; 200]),
+        ];
+        for &(n, want) in cases {
+            let ends = plan(&vec![400; n as usize], API).unwrap();
+            assert_eq!(counts(&ends), want, "{n} records");
+        }
+        assert_eq!(
+            plan(&[400; 19], API),
+            Err(Infeasible::TooFewRecords {
+                records: 19,
+                min_records: 20
+            })
+        );
+    }
+
+    #[test]
+    fn byte_limit_forces_batches() {
+        // Records of 100 KB: 50 fit in 5 MB; 110 make 50 + 40 + 20, not 50 + 50 + 10.
+        let ends = plan(&[100_000; 110], API).unwrap();
+        assert_eq!(counts(&ends), [50, 40, 20]);
+        // A record over the limit makes any split impossible.
+        assert!(matches!(
+            plan(&[10, 6_000_000, 10], PlanLimits { min_records: 1, ..API }),
+            Err(Infeasible::NoRunFits { .. })
+        ));
+    }
+}
