@@ -111,6 +111,16 @@ impl Line {
         self.newline
     }
 
+    /// The same line (number, offset, flags) holding other bytes: for callers
+    /// that rewrite a line (`split --wrap`) and check the result in its place.
+    /// `O(1)`.
+    pub fn with_bytes(&self, bytes: Bytes) -> Line {
+        Line {
+            bytes,
+            ..self.clone()
+        }
+    }
+
     /// Whether the line is empty or holds only JSON white space (space, tab,
     /// `\r`). `O(len)`.
     pub fn is_blank(&self) -> bool {

@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Check each file as one batch input file, with line-precise diagnostics.
     Validate(cli::validate::Args),
+    /// Turn inputs of any size into compliant batch files.
+    Split(cli::split::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
     };
     let status = match cli.command {
         Command::Validate(args) => cli::validate::run(args),
+        Command::Split(args) => cli::split::run(args),
     };
     ExitCode::from(status)
 }

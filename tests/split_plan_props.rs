@@ -20,7 +20,8 @@ fn reference(sizes: &[u64], l: PlanLimits) -> Option<usize> {
         for j in 0..i {
             let count = (i - j) as u64;
             let bytes = prefix[i] - prefix[j];
-            let fits = count <= l.max_records && count >= l.min_records.max(1) && bytes <= l.max_bytes;
+            let fits =
+                count <= l.max_records && count >= l.min_records.max(1) && bytes <= l.max_bytes;
             if let (true, Some(b)) = (fits, best[j]) {
                 best[i] = Some(best[i].map_or(b + 1, |x: usize| x.min(b + 1)));
             }

@@ -181,7 +181,7 @@ struct SummaryFields {
     valid: bool,
 }
 
-fn write_diagnostic(
+pub(crate) fn write_diagnostic(
     out: &mut dyn Write,
     format: Format,
     file: &str,

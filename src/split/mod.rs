@@ -1,3 +1,542 @@
-//! The splitter: validated records in, compliant batch files out.
+//! The splitter: records of any number of inputs in, compliant batch files out.
+//!
+//! [`Splitter`] reads frames from one input after another as one stream,
+//! checks each record with a [`Validator`] (records only: the splitter drops
+//! the BOM, writes `\n` and sizes batches itself), and feeds the sizes of the
+//! valid ones to the [`plan::Planner`], which hands back batches as soon as
+//! they are decided. Those go to a [`Sink`]: [`DirSink`] writes files and
+//! `manifest.json` aside and moves them into place only when the whole split
+//! succeeded; [`MemorySink`] keeps them in memory. Memory: the undecided
+//! records (a batch or two) and the id set.
+//!
+//! ```
+//! use syncbatch::split::{MemorySink, SplitOptions, Splitter};
+//! use syncbatch::validate::Limits;
+//!
+//! let input = syncbatch::generate::records(1, 510);
+//! let mut splitter = Splitter::new(SplitOptions::default(), MemorySink::default());
+//! splitter.split_reader("input.jsonl", &input[..])?;
+//! let (summary, sink) = splitter.finish()?;
+//! let sizes: Vec<usize> = sink.batches.iter().map(|b| b.len()).collect();
+//! assert_eq!(sizes, [490, 20]); // never 500 + 10
+//! assert_eq!(summary.records, 510);
+//! Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod plan;
+
+mod dir;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, Read};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Serialize;
+
+use crate::frame::{Frame, LineReader};
+use crate::validate::{Diagnostic, Limits, Severity, Validator, Verdict};
+
+pub use self::dir::DirSink;
+use self::plan::{Infeasible, PlanLimits, Planner};
+
+/// How to split.
+#[derive(Clone, Debug)]
+pub struct SplitOptions {
+    /// The limits every batch file must meet.
+    pub limits: Limits,
+    /// Wrap bare Generate requests (no `request_id`, no `endpoint`) in an envelope.
+    pub wrap: bool,
+    /// Prefix of the ids `wrap` makes: `<prefix><record number>`.
+    pub id_prefix: String,
+    /// Split the valid records and refuse the invalid ones, instead of failing.
+    pub skip_invalid: bool,
+}
+
+impl Default for SplitOptions {
+    fn default() -> Self {
+        SplitOptions {
+            limits: Limits::default(),
+            wrap: false,
+            id_prefix: "req-".into(),
+            skip_invalid: false,
+        }
+    }
+}
+
+/// One record on its way to a batch: its bytes as written (no newline), and
+/// its request id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The record's bytes, without `\n`.
+    pub bytes: Bytes,
+    /// Its request id.
+    pub request_id: Box<str>,
+}
+
+/// A refused line, as `rejected.jsonl` holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rejected {
+    /// The input's name.
+    pub file: String,
+    /// 1-based line in that input.
+    pub line: u64,
+    /// The first error's code.
+    pub code: &'static str,
+    /// The first error's message.
+    pub message: String,
+    /// The line as text (lossy where not UTF-8); `None` for a line too long
+    /// to keep.
+    pub raw: Option<String>,
+}
+
+/// Where batches go.
+pub trait Sink {
+    /// Takes batch number `index` (1-based). Returns the file name it is known
+    /// by and the SHA-256 of its bytes, hex.
+    fn batch(&mut self, index: usize, records: &[Record]) -> io::Result<(String, String)>;
+
+    /// Takes a refused line (only with `skip_invalid`).
+    fn reject(&mut self, rejected: &Rejected) -> io::Result<()>;
+
+    /// Ends a successful split: the manifest, then the outputs are made final.
+    fn commit(&mut self, manifest: &Manifest) -> io::Result<()>;
+
+    /// Ends a failed split: nothing may be left under a final name.
+    fn abort(&mut self);
+}
+
+/// A sink that keeps batches in memory (tests, fuzzing, library users).
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    /// Each batch's records, in order.
+    pub batches: Vec<Vec<Record>>,
+    /// Refused lines.
+    pub rejected: Vec<Rejected>,
+    /// The manifest, once committed.
+    pub manifest: Option<Manifest>,
+}
+
+impl Sink for MemorySink {
+    fn batch(&mut self, index: usize, records: &[Record]) -> io::Result<(String, String)> {
+        self.batches.push(records.to_vec());
+        Ok((format!("batch-{index:05}.jsonl"), String::new()))
+    }
+
+    fn reject(&mut self, rejected: &Rejected) -> io::Result<()> {
+        self.rejected.push(rejected.clone());
+        Ok(())
+    }
+
+    fn commit(&mut self, manifest: &Manifest) -> io::Result<()> {
+        self.manifest = Some(manifest.clone());
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        self.batches.clear();
+        self.rejected.clear();
+    }
+}
+
+/// `manifest.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Manifest {
+    /// Format version: 1.
+    pub version: u32,
+    /// The limits the batches meet.
+    pub limits: ManifestLimits,
+    /// The inputs, in order.
+    pub inputs: Vec<InputInfo>,
+    /// The batches, in order.
+    pub batches: Vec<BatchInfo>,
+    /// Records written.
+    pub records: u64,
+    /// Blank lines dropped.
+    pub dropped_blank_lines: u64,
+    /// Lines refused (with `skip_invalid`).
+    pub rejected: u64,
+}
+
+/// The limits, as the manifest spells them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ManifestLimits {
+    /// Most records a batch.
+    pub max_records: u64,
+    /// Fewest records a batch.
+    pub min_records: u64,
+    /// Most bytes a batch.
+    pub max_bytes: u64,
+}
+
+/// One input in the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InputInfo {
+    /// As given.
+    pub path: String,
+    /// Its size.
+    pub bytes: u64,
+    /// Its non-blank lines.
+    pub records: u64,
+}
+
+/// One batch in the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BatchInfo {
+    /// File name, in the output directory.
+    pub file: String,
+    /// Records in it.
+    pub records: u64,
+    /// Its size, newlines included.
+    pub bytes: u64,
+    /// Its first record's id.
+    pub first_request_id: String,
+    /// Its last record's id.
+    pub last_request_id: String,
+    /// SHA-256 of its bytes, hex.
+    pub sha256: String,
+}
+
+/// Why a split failed. Nothing is left under a final name.
+#[derive(Debug)]
+pub enum SplitError {
+    /// Reading an input or writing an output failed; the text names which.
+    Io(String, io::Error),
+    /// Records are invalid and `skip_invalid` is off: how many.
+    Invalid(u64),
+    /// No split meets the limits; where it became impossible, when known.
+    Infeasible(Infeasible, Option<(String, u64)>),
+}
+
+impl fmt::Display for SplitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SplitError::Io(what, e) => write!(f, "{what}: {e}"),
+            SplitError::Invalid(n) => write!(
+                f,
+                "{n} invalid records; nothing written (--skip-invalid splits the valid ones)"
+            ),
+            SplitError::Infeasible(why, Some((file, line))) => {
+                write!(f, "{why} ({file}:{line}); nothing written")
+            }
+            SplitError::Infeasible(why, None) => write!(f, "{why}; nothing written"),
+        }
+    }
+}
+
+impl std::error::Error for SplitError {}
+
+/// What a successful split did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitSummary {
+    /// Records written.
+    pub records: u64,
+    /// Batches written.
+    pub batches: u64,
+    /// Blank lines dropped.
+    pub dropped_blank_lines: u64,
+    /// Lines refused.
+    pub rejected: u64,
+    /// Warnings seen on written records.
+    pub warnings: u64,
+}
+
+/// Splits inputs into batches. See the [module docs](self).
+pub struct Splitter<S: Sink> {
+    options: SplitOptions,
+    validator: Validator,
+    planner: Planner,
+    sink: S,
+    /// Valid records not yet in a batch.
+    pending: VecDeque<Record>,
+    /// Records handed to the planner so far.
+    planned: u64,
+    inputs: Vec<InputInfo>,
+    batches: Vec<BatchInfo>,
+    record_number: u64,
+    blank: u64,
+    invalid: u64,
+    warnings: u64,
+    /// Where the planner found that no split can exist.
+    dead_at: Option<(String, u64)>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<S: Sink> fmt::Debug for Splitter<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Splitter")
+            .field("records", &self.record_number)
+            .field("batches", &self.batches.len())
+            .finish()
+    }
+}
+
+impl<S: Sink> Splitter<S> {
+    /// A splitter writing to `sink`.
+    pub fn new(options: SplitOptions, sink: S) -> Self {
+        let l = options.limits;
+        Splitter {
+            validator: Validator::new(l).records_only(),
+            planner: Planner::new(PlanLimits {
+                max_records: l.max_records,
+                min_records: l.min_records,
+                max_bytes: l.max_bytes,
+            }),
+            options,
+            sink,
+            pending: VecDeque::new(),
+            planned: 0,
+            inputs: Vec::new(),
+            batches: Vec::new(),
+            record_number: 0,
+            blank: 0,
+            invalid: 0,
+            warnings: 0,
+            dead_at: None,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    /// Starts the next input; its frames follow through [`Splitter::push`].
+    /// Use the framer of [`Limits::framer`] for the options' limits.
+    pub fn next_input(&mut self, name: &str) {
+        self.validator.next_input(name);
+        self.inputs.push(InputInfo {
+            path: name.to_owned(),
+            bytes: 0,
+            records: 0,
+        });
+    }
+
+    /// Frames and pushes a whole input from a reader (blocking).
+    pub fn split_reader<R: Read>(&mut self, name: &str, reader: R) -> Result<(), SplitError> {
+        self.next_input(name);
+        let mut lines = LineReader::with_framer(reader, self.options.limits.framer());
+        loop {
+            match lines.next_frame() {
+                Ok(Some(frame)) => {
+                    self.push(&frame)?;
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    let what = format!("{name}: read error after byte {}", lines.position());
+                    return Err(self.fail(SplitError::Io(what, e)));
+                }
+            }
+        }
+    }
+
+    /// Pushes one frame of the current input. Returns the diagnostics of an
+    /// invalid record (errors and warnings), empty otherwise; the record is
+    /// refused, and remembered as a failure unless `skip_invalid`. An `Err`
+    /// is an output error, which ends the split.
+    pub fn push(&mut self, frame: &Frame) -> Result<&[Diagnostic], SplitError> {
+        self.diagnostics.clear();
+        if let Some(input) = self.inputs.last_mut() {
+            input.bytes = frame.end();
+        }
+        if matches!(frame, Frame::Line(l) if l.is_blank()) {
+            self.blank += 1;
+            return Ok(&self.diagnostics);
+        }
+        self.record_number += 1;
+        if let Some(input) = self.inputs.last_mut() {
+            input.records += 1;
+        }
+        let wrapped;
+        let frame = match frame {
+            Frame::Line(line) if self.options.wrap && is_bare_request(line.bytes()) => {
+                wrapped = Frame::Line(line.with_bytes(self.wrap(line.bytes())));
+                &wrapped
+            }
+            other => other,
+        };
+        let mut diagnostics = std::mem::take(&mut self.diagnostics);
+        let verdict = self.validator.check(frame, &mut diagnostics);
+        self.diagnostics = diagnostics;
+        match verdict {
+            Verdict::Valid => {
+                self.warnings += self.diagnostics.len() as u64;
+                self.diagnostics.clear();
+                let Frame::Line(line) = frame else {
+                    unreachable!("a long line is never valid")
+                };
+                let record = Record {
+                    bytes: line.bytes().clone(),
+                    request_id: self.validator.request_id().into(),
+                };
+                let size = record.bytes.len() as u64 + 1;
+                self.pending.push_back(record);
+                let was_dead = self.planner.is_dead();
+                let ends = self.planner.push(size);
+                if !was_dead && self.planner.is_dead() {
+                    let file = self
+                        .inputs
+                        .last()
+                        .map(|i| i.path.clone())
+                        .unwrap_or_default();
+                    self.dead_at = Some((file, frame.number()));
+                }
+                self.write(&ends)?;
+            }
+            Verdict::Invalid => {
+                self.invalid += 1;
+                if self.options.skip_invalid {
+                    let rejected = self.rejected(frame);
+                    if let Err(e) = self.sink.reject(&rejected) {
+                        return Err(self.fail(SplitError::Io("rejected.jsonl".into(), e)));
+                    }
+                }
+            }
+            Verdict::Blank => unreachable!("blank lines are counted above"),
+        }
+        Ok(&self.diagnostics)
+    }
+
+    fn wrap(&self, payload: &[u8]) -> Bytes {
+        let mut out = BytesMut::with_capacity(payload.len() + 64);
+        // The prefix is the user's: escape it as JSON would.
+        let id = format!("{}{}", self.options.id_prefix, self.record_number);
+        let quoted = serde_json::to_string(&id).expect("a string serialises");
+        out.put_slice(b"{\"request_id\":");
+        out.put_slice(quoted.as_bytes());
+        out.put_slice(b",\"endpoint\":\"/v2/generate\",\"payload\":");
+        out.put_slice(payload);
+        out.put_slice(b"}");
+        out.freeze()
+    }
+
+    fn rejected(&self, frame: &Frame) -> Rejected {
+        let first = self
+            .diagnostics
+            .iter()
+            .find(|d| d.severity == Severity::Error)
+            .or(self.diagnostics.first());
+        Rejected {
+            file: self
+                .inputs
+                .last()
+                .map(|i| i.path.clone())
+                .unwrap_or_default(),
+            line: frame.number(),
+            code: first.map_or("invalid", |d| d.code.as_str()),
+            message: first.map(|d| d.message.clone()).unwrap_or_default(),
+            raw: match frame {
+                Frame::Line(l) => Some(String::from_utf8_lossy(l.bytes()).into_owned()),
+                Frame::TooLong(_) => None,
+            },
+        }
+    }
+
+    /// Writes the decided batches ending at `ends` (record counts).
+    fn write(&mut self, ends: &[u64]) -> Result<(), SplitError> {
+        for &end in ends {
+            let count = (end - self.planned) as usize;
+            self.planned = end;
+            let records: Vec<Record> = self.pending.drain(..count).collect();
+            if self.invalid > 0 && !self.options.skip_invalid {
+                continue; // the split fails; keep checking, write nothing
+            }
+            let index = self.batches.len() + 1;
+            match self.sink.batch(index, &records) {
+                Ok((file, sha256)) => self.batches.push(BatchInfo {
+                    file,
+                    records: records.len() as u64,
+                    bytes: records.iter().map(|r| r.bytes.len() as u64 + 1).sum(),
+                    first_request_id: records[0].request_id.to_string(),
+                    last_request_id: records[records.len() - 1].request_id.to_string(),
+                    sha256,
+                }),
+                Err(e) => {
+                    let what = format!("batch {index}");
+                    return Err(self.fail(SplitError::Io(what, e)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, error: SplitError) -> SplitError {
+        self.sink.abort();
+        error
+    }
+
+    /// Ends the split: the last batches and the manifest, made final; or the
+    /// reason there is none, with nothing left behind.
+    pub fn finish(mut self) -> Result<(SplitSummary, S), SplitError> {
+        if self.invalid > 0 && !self.options.skip_invalid {
+            self.sink.abort();
+            return Err(SplitError::Invalid(self.invalid));
+        }
+        let planner = std::mem::replace(
+            &mut self.planner,
+            Planner::new(PlanLimits {
+                max_records: 1,
+                min_records: 0,
+                max_bytes: 0,
+            }),
+        );
+        match planner.finish() {
+            Ok(ends) => self.write(&ends)?,
+            Err(why) => {
+                self.sink.abort();
+                return Err(SplitError::Infeasible(why, self.dead_at.take()));
+            }
+        }
+        let l = self.options.limits;
+        let records = self.batches.iter().map(|b| b.records).sum();
+        let manifest = Manifest {
+            version: 1,
+            limits: ManifestLimits {
+                max_records: l.max_records,
+                min_records: l.min_records,
+                max_bytes: l.max_bytes,
+            },
+            inputs: std::mem::take(&mut self.inputs),
+            batches: std::mem::take(&mut self.batches),
+            records,
+            dropped_blank_lines: self.blank,
+            rejected: self.invalid,
+        };
+        if let Err(e) = self.sink.commit(&manifest) {
+            self.sink.abort();
+            return Err(SplitError::Io("making the output final".into(), e));
+        }
+        let summary = SplitSummary {
+            records,
+            batches: manifest.batches.len() as u64,
+            dropped_blank_lines: self.blank,
+            rejected: self.invalid,
+            warnings: self.warnings,
+        };
+        Ok((summary, self.sink))
+    }
+
+    /// Records checked so far (non-blank lines over all inputs).
+    pub fn records_seen(&self) -> u64 {
+        self.record_number
+    }
+}
+
+/// Whether a line is a bare Generate request: a JSON object with neither
+/// `request_id` nor `endpoint` at its top level.
+fn is_bare_request(line: &[u8]) -> bool {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct TopKeys;
+    impl<'de> Visitor<'de> for TopKeys {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut bare = true;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                bare &= key != "request_id" && key != "endpoint";
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(bare)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(line);
+    de.deserialize_map(TopKeys).unwrap_or(false)
+}

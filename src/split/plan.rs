@@ -61,8 +61,8 @@ impl fmt::Display for Infeasible {
             ),
             Infeasible::NoRunFits { record } => write!(
                 f,
-                "no compliant split: up to record {} no batch boundary works \
-                 (too few records fit in the byte limit)",
+                "no compliant split: by valid record {} no batch of enough records \
+                 fits in the byte limit",
                 record + 1
             ),
         }
@@ -149,6 +149,12 @@ impl Planner {
         self.cells[(pos - self.base) as usize]
     }
 
+    /// Whether no split can exist any more, whatever follows: the last record
+    /// pushed made it so.
+    pub fn is_dead(&self) -> bool {
+        self.dead_at.is_some()
+    }
+
     /// Records pushed so far.
     pub fn records(&self) -> u64 {
         self.n
@@ -185,7 +191,11 @@ impl Planner {
                 if b == NONE {
                     continue;
                 }
-                while self.queue.back().is_some_and(|&k| self.cell(k).batches >= b) {
+                while self
+                    .queue
+                    .back()
+                    .is_some_and(|&k| self.cell(k).batches >= b)
+                {
                     self.queue.pop_back();
                 }
                 self.queue.push_back(j);
@@ -222,7 +232,10 @@ impl Planner {
         if self.cell(self.n).batches != NONE {
             self.last_reachable = self.n;
         }
-        let from = (self.n + 1).saturating_sub(self.limits.max_records);
+        // A future batch starts at or after both bounds of the current window.
+        let from = (self.n + 1)
+            .saturating_sub(self.limits.max_records)
+            .max(self.low);
         if self.dead_at.is_none() && self.last_reachable < from {
             self.dead_at = Some(self.n - 1);
         }
@@ -233,7 +246,9 @@ impl Planner {
         if self.dead_at.is_some() {
             return Vec::new();
         }
-        let from = (self.n + 1).saturating_sub(self.limits.max_records).max(self.base);
+        let from = (self.n + 1)
+            .saturating_sub(self.limits.max_records)
+            .max(self.base);
         let mut heads: BinaryHeap<u64> = (from..=self.n)
             .filter(|&p| self.cell(p).batches != NONE)
             .collect();
@@ -321,7 +336,11 @@ mod tests {
         let mut ends = Vec::new();
         for &s in sizes {
             ends.extend(p.push(s));
-            assert!(p.pending() <= 3 * l.max_records + 1, "pending {}", p.pending());
+            assert!(
+                p.pending() <= 3 * l.max_records + 1,
+                "pending {}",
+                p.pending()
+            );
         }
         ends.extend(p.finish()?);
         Ok(ends)
@@ -375,7 +394,13 @@ mod tests {
         assert_eq!(counts(&ends), [50, 40, 20]);
         // A record over the limit makes any split impossible.
         assert!(matches!(
-            plan(&[10, 6_000_000, 10], PlanLimits { min_records: 1, ..API }),
+            plan(
+                &[10, 6_000_000, 10],
+                PlanLimits {
+                    min_records: 1,
+                    ..API
+                }
+            ),
             Err(Infeasible::NoRunFits { .. })
         ));
     }

@@ -259,6 +259,15 @@ pub struct Validator {
     bytes: u64,
     deny_warnings: bool,
     fast_path: bool,
+    /// Whether the file-level rules (BOM, CRLF, record count, file size) apply.
+    file_rules: bool,
+    /// Inputs checked as one stream: where each one's lines start in the
+    /// global line count the id set keeps, and its name.
+    inputs: Vec<(u64, String)>,
+    line_base: u64,
+    last_line: u64,
+    /// The request id of the last valid line.
+    last_id: String,
     findings: Vec<rules::Finding>,
 }
 
@@ -277,6 +286,11 @@ impl Validator {
             bytes: 0,
             deny_warnings: false,
             fast_path: true,
+            file_rules: true,
+            inputs: Vec::new(),
+            line_base: 0,
+            last_line: 0,
+            last_id: String::new(),
             findings: Vec::new(),
         }
     }
@@ -285,6 +299,31 @@ impl Validator {
     pub fn deny_warnings(mut self, yes: bool) -> Self {
         self.deny_warnings = yes;
         self
+    }
+
+    /// Checks records only: the rules of a file as a whole (byte order mark,
+    /// `\r\n`, record count, file size) are left to the caller, as the
+    /// splitter does, which drops the BOM, writes `\n` and sizes batches itself.
+    pub fn records_only(mut self) -> Self {
+        self.file_rules = false;
+        self
+    }
+
+    /// Starts the next of several inputs checked as one stream (as `split`
+    /// reads them): per-file counts start again, request ids stay, and a
+    /// duplicate names the input of its first use. Call it before each input,
+    /// the first included.
+    pub fn next_input(&mut self, name: &str) {
+        self.line_base += self.last_line;
+        self.last_line = 0;
+        self.inputs.push((self.line_base, name.to_owned()));
+        self.records = 0;
+        self.bytes = 0;
+        self.errors = 0;
+        self.warnings = 0;
+        self.crlf_reported = false;
+        self.too_many_reported = false;
+        self.too_large_reported = false;
     }
 
     /// Turns the fast path off, so every line goes through the full rules.
@@ -333,7 +372,8 @@ impl Validator {
             request_id: None,
             path: None,
         };
-        if frame.bom() {
+        self.last_line = number;
+        if frame.bom() && self.file_rules {
             out.push(Diagnostic {
                 byte: Some(0),
                 ..diag(
@@ -344,7 +384,7 @@ impl Validator {
                 )
             });
         }
-        if frame.crlf() && !self.crlf_reported {
+        if frame.crlf() && self.file_rules && !self.crlf_reported {
             self.crlf_reported = true;
             out.push(diag(
                 Severity::Warning,
@@ -355,7 +395,7 @@ impl Validator {
             ));
         }
         self.bytes = frame.end();
-        if self.bytes > self.limits.max_bytes && !self.too_large_reported {
+        if self.file_rules && self.bytes > self.limits.max_bytes && !self.too_large_reported {
             self.too_large_reported = true;
             out.push(diag(
                 Severity::Error,
@@ -379,7 +419,7 @@ impl Validator {
             }
         }
         self.records += 1;
-        if self.records > self.limits.max_records && !self.too_many_reported {
+        if self.file_rules && self.records > self.limits.max_records && !self.too_many_reported {
             self.too_many_reported = true;
             out.push(diag(
                 Severity::Error,
@@ -422,10 +462,11 @@ impl Validator {
         if self.fast_path {
             if let Some(id) = fast::clean(text) {
                 // Clean but for uniqueness, which is checked here for both paths.
-                let Some(first) = self.ids.insert(id, number) else {
+                let Some(first) = self.ids.insert(id, self.line_base + number) else {
+                    id.clone_into(&mut self.last_id);
                     return Verdict::Valid;
                 };
-                let finding = duplicate_id(text, id, first);
+                let finding = self.duplicate_id(text, id, first);
                 out.push(Diagnostic {
                     request_id: Some(id.to_owned()),
                     path: finding.path,
@@ -457,8 +498,8 @@ impl Validator {
         let mut findings = checker.findings;
         let id_text = id.map(|s| s.as_ref());
         if let Some(id) = id_text.filter(|s| !s.is_empty()) {
-            if let Some(first) = self.ids.insert(id, number) {
-                findings.push(duplicate_id(text, id, first));
+            if let Some(first) = self.ids.insert(id, self.line_base + number) {
+                findings.push(self.duplicate_id(text, id, first));
             }
         }
         let mut verdict = Verdict::Valid;
@@ -473,14 +514,39 @@ impl Validator {
             });
         }
         self.findings = findings;
+        if verdict == Verdict::Valid {
+            // A valid line has a string id.
+            id_text.unwrap_or_default().clone_into(&mut self.last_id);
+        }
         verdict
+    }
+
+    /// The request id of the last line [`Validator::check`] found valid.
+    pub fn request_id(&self) -> &str {
+        &self.last_id
+    }
+
+    /// The finding for a request id first used at global line `first`.
+    fn duplicate_id(&self, line: &str, id: &str, first: u64) -> rules::Finding {
+        let place = match self.inputs.iter().rev().find(|(base, _)| *base < first) {
+            Some((base, _)) if *base == self.line_base => format!("line {}", first - base),
+            Some((base, name)) => format!("line {} of {name}", first - base),
+            None => format!("line {first}"),
+        };
+        rules::Finding {
+            severity: Severity::Error,
+            code: Code::DuplicateRequestId,
+            message: format!("request_id \"{id}\" was first used on {place}"),
+            path: Some("request_id".into()),
+            at: rules::position(line, id),
+        }
     }
 
     /// The file-level rules, once the whole file was checked. Returns the
     /// file's summary.
     pub fn finish(&mut self, out: &mut Vec<Diagnostic>) -> Summary {
         let start = out.len();
-        if self.records < self.limits.min_records {
+        if self.file_rules && self.records < self.limits.min_records {
             out.push(Diagnostic {
                 line: None,
                 column: None,
@@ -503,16 +569,6 @@ impl Validator {
             warnings: self.warnings,
             valid: self.errors == 0 && (!self.deny_warnings || self.warnings == 0),
         }
-    }
-}
-
-fn duplicate_id(line: &str, id: &str, first: u64) -> rules::Finding {
-    rules::Finding {
-        severity: Severity::Error,
-        code: Code::DuplicateRequestId,
-        message: format!("request_id \"{id}\" was first used on line {first}"),
-        path: Some("request_id".into()),
-        at: rules::position(line, id),
     }
 }
 

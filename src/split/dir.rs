@@ -1,0 +1,199 @@
+//! The directory sink: batch files, `rejected.jsonl` and `manifest.json`,
+//! written aside and moved into place only when the whole split succeeded.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::{Manifest, Record, Rejected, Sink};
+
+/// Writes batches into a directory.
+///
+/// Everything goes first to a hidden staging directory inside the output
+/// directory (same file system, so the final `rename` is atomic); each file
+/// is flushed to disk before it is moved. [`Sink::commit`] moves the files
+/// into place, the manifest last; [`Sink::abort`], or dropping the sink
+/// without committing, removes the staging directory, so an error or an
+/// interruption never leaves a half-written file under a final name.
+#[derive(Debug)]
+pub struct DirSink {
+    dir: PathBuf,
+    staging: PathBuf,
+    prefix: String,
+    force: bool,
+    rejected: Option<BufWriter<File>>,
+    written: Vec<String>,
+    /// The output directory did not exist: an abort removes it again.
+    created: bool,
+    done: bool,
+}
+
+impl DirSink {
+    /// Prepares `dir` (created if absent). Unless `force`, it must be absent
+    /// or empty. `prefix` names the batch files: `<prefix>-00001.jsonl`.
+    pub fn create(dir: &Path, prefix: &str, force: bool) -> io::Result<DirSink> {
+        let mut created = false;
+        match fs::read_dir(dir) {
+            Ok(mut entries) => {
+                if !force && entries.next().is_some() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("{} is not empty (--force writes into it)", dir.display()),
+                    ));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir).map_err(|e| annotate(e, "cannot create", dir))?;
+                created = true;
+            }
+            Err(e) => return Err(annotate(e, "cannot read", dir)),
+        }
+        let staging = dir.join(format!(".syncbatch-staging-{}", std::process::id()));
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(|e| annotate(e, "cannot clear", &staging))?;
+        }
+        fs::create_dir(&staging).map_err(|e| annotate(e, "cannot create", &staging))?;
+        Ok(DirSink {
+            dir: dir.to_owned(),
+            staging,
+            prefix: prefix.to_owned(),
+            force,
+            rejected: None,
+            written: Vec::new(),
+            created,
+            done: false,
+        })
+    }
+
+    /// Also write `rejected.jsonl` (empty when nothing is refused).
+    pub fn with_rejected(mut self) -> io::Result<DirSink> {
+        let path = self.staging.join("rejected.jsonl");
+        let file = File::create(&path).map_err(|e| annotate(e, "cannot create", &path))?;
+        self.rejected = Some(BufWriter::new(file));
+        self.written.push("rejected.jsonl".into());
+        Ok(self)
+    }
+
+    fn write_file(
+        &self,
+        name: &str,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let path = self.staging.join(name);
+        let file = File::create(&path).map_err(|e| annotate(e, "cannot create", &path))?;
+        let mut out = BufWriter::with_capacity(256 * 1024, file);
+        write(&mut out).map_err(|e| annotate(e, "cannot write", &path))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| annotate(e.into_error(), "cannot write", &path))?;
+        file.sync_all()
+            .map_err(|e| annotate(e, "cannot write", &path))
+    }
+}
+
+fn annotate(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+impl Sink for DirSink {
+    fn batch(&mut self, index: usize, records: &[Record]) -> io::Result<(String, String)> {
+        let name = format!("{}-{index:05}.jsonl", self.prefix);
+        let mut hash = Sha256::new();
+        self.write_file(&name, |out| {
+            for r in records {
+                out.write_all(&r.bytes)?;
+                out.write_all(b"\n")?;
+                hash.update(&r.bytes);
+                hash.update(b"\n");
+            }
+            Ok(())
+        })?;
+        self.written.push(name.clone());
+        Ok((name, format!("{:x}", hash.finalize())))
+    }
+
+    fn reject(&mut self, rejected: &Rejected) -> io::Result<()> {
+        let path = self.staging.join("rejected.jsonl");
+        if let Some(out) = self.rejected.as_mut() {
+            serde_json::to_writer(&mut *out, rejected)
+                .map_err(io::Error::from)
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(|e| annotate(e, "cannot write", &path))?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, manifest: &Manifest) -> io::Result<()> {
+        if let Some(out) = self.rejected.take() {
+            let path = self.staging.join("rejected.jsonl");
+            let file = out
+                .into_inner()
+                .map_err(|e| annotate(e.into_error(), "cannot write", &path))?;
+            file.sync_all()
+                .map_err(|e| annotate(e, "cannot write", &path))?;
+        }
+        self.write_file("manifest.json", |out| {
+            serde_json::to_writer_pretty(&mut *out, manifest)?;
+            out.write_all(b"\n")
+        })?;
+        if self.force {
+            self.remove_stale()?;
+        }
+        // The manifest goes last: its presence says the split is whole.
+        for name in self
+            .written
+            .iter()
+            .chain(std::iter::once(&"manifest.json".to_owned()))
+        {
+            let from = self.staging.join(name);
+            let to = self.dir.join(name);
+            fs::rename(&from, &to).map_err(|e| annotate(e, "cannot move into place", &to))?;
+        }
+        self.done = true;
+        fs::remove_dir(&self.staging).map_err(|e| annotate(e, "cannot remove", &self.staging))?;
+        File::open(&self.dir).and_then(|d| d.sync_all()).ok();
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        if !self.done {
+            let _ = fs::remove_dir_all(&self.staging);
+            if self.created {
+                // Only if still empty: never remove what someone else put there.
+                let _ = fs::remove_dir(&self.dir);
+            }
+            self.done = true;
+        }
+    }
+}
+
+impl DirSink {
+    /// With `force`: outputs of an earlier split that this one would not
+    /// replace (`<prefix>-NNNNN.jsonl` beyond the new count, an old
+    /// `rejected.jsonl`, the manifest) are removed before the new ones land.
+    fn remove_stale(&self) -> io::Result<()> {
+        for entry in fs::read_dir(&self.dir).map_err(|e| annotate(e, "cannot read", &self.dir))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = name == "manifest.json"
+                || name == "rejected.jsonl"
+                || name
+                    .strip_prefix(&format!("{}-", self.prefix))
+                    .and_then(|rest| rest.strip_suffix(".jsonl"))
+                    .is_some_and(|n| n.len() >= 5 && n.bytes().all(|b| b.is_ascii_digit()));
+            if ours && !self.written.contains(&name) {
+                fs::remove_file(entry.path())
+                    .map_err(|e| annotate(e, "cannot remove", &entry.path()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DirSink {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
