@@ -119,3 +119,62 @@ pub fn validate(data: &[u8]) {
         }
     }
 }
+
+/// The splitter over any bytes with small limits: on success every batch is
+/// within the limits and validates without an error, and the batches hold
+/// exactly the records a records-only validator finds valid, in order.
+pub fn split(data: &[u8]) {
+    use crate::split::{MemorySink, SplitError, SplitOptions, Splitter};
+    use crate::validate::{validate_reader, Limits, Validator, Verdict};
+    let (a, b, input) = settings(data);
+    let limits = Limits {
+        max_records: (a % 6) as u64 + 1,
+        min_records: (b % 3) as u64,
+        max_bytes: 64 + (a as u64) * 8,
+    };
+    let wrap = a & 0x80 != 0;
+    let options = SplitOptions {
+        limits,
+        wrap,
+        skip_invalid: true,
+        ..SplitOptions::default()
+    };
+    let mut splitter = Splitter::new(options, MemorySink::default());
+    splitter
+        .split_reader("fuzz", input)
+        .expect("memory cannot fail");
+    match splitter.finish() {
+        Ok((summary, sink)) => {
+            let mut written = Vec::new();
+            for batch in &sink.batches {
+                assert!(!batch.is_empty() && batch.len() as u64 <= limits.max_records);
+                assert!(batch.len() as u64 >= limits.min_records);
+                let mut file = Vec::new();
+                for r in batch {
+                    file.extend_from_slice(&r.bytes);
+                    file.push(b'\n');
+                }
+                assert!(file.len() as u64 <= limits.max_bytes);
+                let report = validate_reader(&file[..], limits).expect("memory");
+                assert_eq!(report.summary.errors, 0, "{:?}", report.diagnostics);
+                written.extend(batch.iter().map(|r| r.bytes.clone()));
+            }
+            assert_eq!(summary.records as usize, written.len());
+            if !wrap {
+                let mut v = Validator::new(limits).records_only();
+                v.next_input("fuzz");
+                let mut valid = Vec::new();
+                for frame in v.framer().frames(input.to_vec()) {
+                    if v.check(&frame, &mut Vec::new()) == Verdict::Valid {
+                        if let Frame::Line(l) = frame {
+                            valid.push(l.into_bytes());
+                        }
+                    }
+                }
+                assert_eq!(written, valid);
+            }
+        }
+        Err(SplitError::Infeasible(..)) => {}
+        Err(e) => panic!("{e}"),
+    }
+}

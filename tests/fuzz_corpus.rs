@@ -33,3 +33,8 @@ fn decode_corpus() {
 fn validate_corpus() {
     replay("validate", syncbatch::fuzzing::validate);
 }
+
+#[test]
+fn split_corpus() {
+    replay("split", syncbatch::fuzzing::split);
+}

@@ -1,0 +1,505 @@
+//! `syncbatch split`, run as a user runs it; every batch it writes is checked
+//! with the real `syncbatch validate`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_syncbatch")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("syncbatch-test-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn generated(n: usize, seed: u64) -> Vec<u8> {
+    syncbatch::generate::records(seed, n)
+}
+
+fn batch_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("batch-")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Splits `input` and checks the output: each batch valid by the real
+/// validator with the same limits, manifest consistent, records in order.
+fn split_ok(name: &str, input: &[u8], extra: &[&str]) -> (PathBuf, Vec<usize>) {
+    let dir = scratch(name);
+    let file = dir.join("input.jsonl");
+    fs::write(&file, input).unwrap();
+    let out = dir.join("out");
+    let mut args = vec![
+        "split",
+        "--out",
+        out.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let batches = batch_files(&out);
+    let limit_args: Vec<&str> = extra
+        .windows(2)
+        .filter(|w| w[0].starts_with("--m"))
+        .flat_map(|w| [w[0], w[1]])
+        .collect();
+    let mut counts = Vec::new();
+    let mut joined = Vec::new();
+    for b in &batches {
+        let mut v = vec!["validate", "--format", "json"];
+        v.extend_from_slice(&limit_args);
+        v.push(b.to_str().unwrap());
+        let o = run(&v);
+        let summary: Value = serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+        assert_eq!(
+            summary["summary"]["errors"],
+            0,
+            "{}: {}",
+            b.display(),
+            text(&o.stdout)
+        );
+        assert_eq!(o.status.code(), Some(0));
+        let bytes = fs::read(b).unwrap();
+        counts.push(bytes.iter().filter(|&&c| c == b'\n').count());
+        joined.extend_from_slice(&bytes);
+    }
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let listed: Vec<u64> = manifest["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["records"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed, counts.iter().map(|&c| c as u64).collect::<Vec<_>>());
+    assert_eq!(
+        manifest["records"].as_u64().unwrap() as usize,
+        counts.iter().sum::<usize>()
+    );
+    // Records keep their order and bytes: the batches concatenated are the
+    // input's non-blank lines, BOM dropped and `\r\n` made `\n`.
+    let mut expected = Vec::new();
+    let body = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    for line in body.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !line.iter().all(|b| b.is_ascii_whitespace()) {
+            expected.extend_from_slice(line);
+            expected.push(b'\n');
+        }
+    }
+    if !extra.contains(&"--skip-invalid") && !extra.contains(&"--wrap") {
+        assert_eq!(joined, expected);
+    }
+    (out, counts)
+}
+
+#[test]
+fn exact_record_counts() {
+    for (n, want) in [
+        (20, vec![20]),
+        (500, vec![500]),
+        (501, vec![481, 20]),
+        (510, vec![490, 20]),
+        (1000, vec![500, 500]),
+        (1001, vec![500, 481, 20]),
+    ] {
+        let (_, counts) = split_ok(&format!("n{n}"), &generated(n, n as u64), &[]);
+        assert_eq!(counts, want, "{n} records");
+    }
+}
+
+#[test]
+fn too_few_records_write_nothing() {
+    let dir = scratch("n19");
+    let file = dir.join("in.jsonl");
+    fs::write(&file, generated(19, 1)).unwrap();
+    let out = dir.join("out");
+    let o = run(&[
+        "split",
+        "--out",
+        out.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("19 valid records in all; a batch needs at least 20"));
+    assert!(!out.exists(), "the output directory is left behind");
+}
+
+#[test]
+fn byte_limit_forces_more_batches() {
+    // 60 records of about 400 bytes under a 6,000-byte limit: 14 or so per
+    // batch, so the byte limit, not the count, sets the split.
+    let input = generated(60, 9);
+    let (_, counts) = split_ok(
+        "bytes",
+        &input,
+        &["--max-bytes", "6000", "--min-records", "3"],
+    );
+    assert!(counts.len() >= 4, "{counts:?}");
+    assert!(counts.iter().all(|&c| c >= 3));
+}
+
+#[test]
+fn a_record_over_the_byte_limit_is_refused() {
+    let mut input = generated(30, 2);
+    let big = format!(
+        "{{\"request_id\":\"big\",\"endpoint\":\"/v2/generate\",\"payload\":{{\"model\":\"lipsync-2\",\"projectId\":\"{}\",\"input\":[]}}}}\n",
+        "p".repeat(20_000)
+    );
+    input.extend_from_slice(big.as_bytes());
+    let dir = scratch("big");
+    let file = dir.join("in.jsonl");
+    fs::write(&file, &input).unwrap();
+    let out = dir.join("out");
+    let o = run(&[
+        "split",
+        "--max-bytes",
+        "10000",
+        "--min-records",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains(":31: error[record_too_large]"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!out.exists());
+    let o = run(&[
+        "split",
+        "--skip-invalid",
+        "--max-bytes",
+        "10000",
+        "--min-records",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let rejected: Vec<Value> = text(&fs::read(out.join("rejected.jsonl")).unwrap())
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["code"], "record_too_large");
+    assert_eq!(rejected[0]["line"], 31);
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["rejected"], 1);
+    assert_eq!(manifest["records"], 30);
+}
+
+#[test]
+fn skip_invalid_refuses_and_reports_every_bad_line() {
+    let mut g = syncbatch::generate::Generator::new(21).invalid_fraction(0.2);
+    let mut input = Vec::new();
+    let mut bad = 0;
+    for _ in 0..200 {
+        if let Some(code) = g.next_record(&mut input) {
+            bad += usize::from(!matches!(
+                code,
+                "crlf"
+                    | "blank_line"
+                    | "long_request_id"
+                    | "request_id_whitespace"
+                    | "unknown_model"
+                    | "deprecated_model"
+                    | "unknown_field"
+                    | "unknown_option"
+                    | "deprecated_option"
+            ));
+        }
+    }
+    let (out, _) = split_ok("skip", &input, &["--skip-invalid"]);
+    let rejected = text(&fs::read(out.join("rejected.jsonl")).unwrap());
+    assert_eq!(rejected.lines().count(), bad);
+    for line in rejected.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert!(v["raw"].is_string() && v["line"].as_u64().unwrap() >= 1 && v["code"].is_string());
+    }
+}
+
+#[test]
+fn bom_crlf_and_blank_lines_are_normalised() {
+    let records = text(&generated(25, 3));
+    let mut input = b"\xEF\xBB\xBF".to_vec();
+    for (i, line) in records.lines().enumerate() {
+        input.extend_from_slice(line.as_bytes());
+        input.extend_from_slice(if i % 2 == 0 { b"\r\n" } else { b"\n" });
+        if i % 10 == 0 {
+            input.extend_from_slice(b"  \n");
+        }
+    }
+    let (out, counts) = split_ok("norm", &input, &[]);
+    assert_eq!(counts, [25]);
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["dropped_blank_lines"], 3);
+    assert_eq!(manifest["inputs"][0]["records"], 25);
+    assert_eq!(manifest["inputs"][0]["bytes"], input.len());
+}
+
+#[test]
+fn wrap_makes_envelopes_and_refuses_colliding_ids() {
+    let mut g = syncbatch::generate::Generator::new(4);
+    let mut input = Vec::new();
+    for _ in 0..30 {
+        g.next_payload(&mut input);
+    }
+    let (out, counts) = split_ok("wrap", &input, &["--wrap", "--id-prefix", "job-"]);
+    assert_eq!(counts, [30]);
+    let batch = text(&fs::read(out.join("batch-00001.jsonl")).unwrap());
+    let first: Value = serde_json::from_str(batch.lines().next().unwrap()).unwrap();
+    assert_eq!(first["request_id"], "job-1");
+    assert_eq!(first["endpoint"], "/v2/generate");
+    let original: Value = serde_json::from_str(text(&input).lines().next().unwrap()).unwrap();
+    assert_eq!(first["payload"], original);
+    // Without --wrap, a bare request is missing its fields.
+    let dir = scratch("nowrap");
+    let file = dir.join("in.jsonl");
+    fs::write(&file, &input).unwrap();
+    let o = run(&[
+        "split",
+        "--out",
+        dir.join("o").to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("error[missing_field]"));
+    // A given id equal to a generated one is a duplicate, not a silent twin.
+    let mut mixed = format!(
+        "{{\"request_id\":\"req-2\",\"endpoint\":\"/v2/generate\",\"payload\":{}}}\n",
+        text(&input).lines().next().unwrap()
+    )
+    .into_bytes();
+    mixed.extend_from_slice(&input);
+    fs::write(&file, &mixed).unwrap();
+    let o = run(&[
+        "split",
+        "--wrap",
+        "--out",
+        dir.join("o2").to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("error[duplicate_request_id]"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn ids_must_be_unique_over_all_inputs() {
+    let dir = scratch("multi");
+    let a = dir.join("a.jsonl");
+    let b = dir.join("b.jsonl");
+    fs::write(&a, generated(15, 5)).unwrap();
+    fs::write(&b, generated(15, 6)).unwrap(); // the same ids req-1..req-15
+    let out = dir.join("out");
+    let o = run(&[
+        "split",
+        "--out",
+        out.to_str().unwrap(),
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("b.jsonl:1:") && err.contains("was first used on line 1 of"),
+        "{err}"
+    );
+    // With distinct ids the two inputs make one stream.
+    let other = text(&generated(15, 6)).replace("\"req-", "\"other-");
+    fs::write(&b, other).unwrap();
+    let o = run(&[
+        "split",
+        "--out",
+        out.to_str().unwrap(),
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(batch_files(&out).len(), 1);
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["inputs"].as_array().unwrap().len(), 2);
+    assert_eq!(manifest["batches"][0]["first_request_id"], "req-1");
+    assert_eq!(manifest["batches"][0]["last_request_id"], "other-15");
+}
+
+#[test]
+fn same_inputs_give_byte_identical_outputs() {
+    let input = generated(1200, 8);
+    let (a, _) = split_ok("det-a", &input, &[]);
+    let (b, _) = split_ok("det-b", &input, &[]);
+    let names = |d: &Path| {
+        let mut v: Vec<String> = fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&a), names(&b));
+    for name in names(&a) {
+        let (x, y) = (
+            fs::read(a.join(&name)).unwrap(),
+            fs::read(b.join(&name)).unwrap(),
+        );
+        if name == "manifest.json" {
+            // Input paths differ between the two scratch dirs; all else is equal.
+            let (mut x, mut y): (Value, Value) = (
+                serde_json::from_slice(&x).unwrap(),
+                serde_json::from_slice(&y).unwrap(),
+            );
+            x["inputs"][0]["path"] = Value::Null;
+            y["inputs"][0]["path"] = Value::Null;
+            assert_eq!(x, y);
+        } else {
+            assert_eq!(x, y, "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_non_empty_directory_needs_force_and_force_replaces_stale_files() {
+    let input = generated(1001, 10);
+    let (out, _) = split_ok("force", &input, &[]);
+    let file = out.parent().unwrap().join("input.jsonl");
+    let o = run(&[
+        "split",
+        "--out",
+        out.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("not empty"));
+    fs::write(&file, generated(500, 10)).unwrap(); // one batch
+    let o = run(&[
+        "split",
+        "--force",
+        "--out",
+        out.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(batch_files(&out).len(), 1, "stale batch files remain");
+}
+
+#[test]
+fn reads_standard_input() {
+    let dir = scratch("stdin");
+    let out = dir.join("out");
+    let mut child = Command::new(bin())
+        .args(["split", "--out", out.to_str().unwrap(), "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&generated(40, 12))
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(batch_files(&out).len(), 1);
+}
+
+/// Runs a shell script in a private mount namespace (`unshare`), where it may
+/// mount small or read-only file systems.
+fn in_mount_namespace(script: &str) -> Output {
+    Command::new("unshare")
+        .args(["-rm", "sh", "-c", script])
+        .output()
+        .expect("unshare (util-linux) runs the fault tests")
+}
+
+#[test]
+fn a_full_disk_gives_a_clear_error_and_no_partial_batch() {
+    let dir = scratch("full");
+    let file = dir.join("in.jsonl");
+    fs::write(&file, generated(3000, 13)).unwrap(); // about 1.3 MB
+    let mnt = dir.join("mnt");
+    fs::create_dir_all(&mnt).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=512k tmpfs {m} && {bin} split --out {m}/out {f}; echo \"rc=$?\"; ls -A {m} {m}/out 2>&1",
+        m = mnt.display(),
+        bin = bin(),
+        f = file.display()
+    );
+    let o = in_mount_namespace(&script);
+    let stdout = text(&o.stdout);
+    let stderr = text(&o.stderr);
+    assert!(stdout.contains("rc=2"), "{stdout} {stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(
+        !stdout.contains("batch-0"),
+        "a batch file was left: {stdout}"
+    );
+    assert!(
+        !stdout.contains(".syncbatch-staging"),
+        "staging was left: {stdout}"
+    );
+}
+
+#[test]
+fn an_unwritable_directory_gives_a_clear_error() {
+    let dir = scratch("ro");
+    let file = dir.join("in.jsonl");
+    fs::write(&file, generated(40, 14)).unwrap();
+    let mnt = dir.join("mnt");
+    fs::create_dir_all(&mnt).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o ro,size=64k tmpfs {m} && {bin} split --out {m}/out {f}; echo \"rc=$?\"; ls -A {m}",
+        m = mnt.display(),
+        bin = bin(),
+        f = file.display()
+    );
+    let o = in_mount_namespace(&script);
+    let stdout = text(&o.stdout);
+    let stderr = text(&o.stderr);
+    assert!(stdout.contains("rc=2"), "{stdout} {stderr}");
+    assert!(
+        stderr.contains("cannot create") && stderr.contains("Read-only file system"),
+        "{stderr}"
+    );
+    assert_eq!(stdout.lines().count(), 1, "something was written: {stdout}");
+}

@@ -1,0 +1,150 @@
+//! The splitter end to end, in memory, against simple references.
+
+use proptest::prelude::*;
+use syncbatch::generate::Generator;
+use syncbatch::split::{MemorySink, SplitError, SplitOptions, Splitter};
+use syncbatch::validate::{validate_reader, Limits};
+
+/// Codes the generator makes that are only warnings: such records are valid.
+const WARNING_KINDS: &[&str] = &[
+    "crlf",
+    "long_request_id",
+    "request_id_whitespace",
+    "unknown_model",
+    "deprecated_model",
+    "unknown_field",
+    "unknown_option",
+    "deprecated_option",
+];
+
+/// Fewest batches by brute force over every last batch of every prefix.
+fn fewest(sizes: &[u64], l: Limits) -> Option<usize> {
+    let mut best: Vec<Option<usize>> = vec![None; sizes.len() + 1];
+    best[0] = Some(0);
+    for i in 1..=sizes.len() {
+        for j in 0..i {
+            let n = (i - j) as u64;
+            let bytes: u64 = sizes[j..i].iter().sum();
+            if n <= l.max_records && n >= l.min_records.max(1) && bytes <= l.max_bytes {
+                if let Some(b) = best[j] {
+                    best[i] = Some(best[i].map_or(b + 1, |x| x.min(b + 1)));
+                }
+            }
+        }
+    }
+    if (sizes.len() as u64) < l.min_records {
+        return None;
+    }
+    best[sizes.len()]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn batches_are_the_valid_records_in_order_in_fewest_compliant_files(
+        seed in any::<u64>(),
+        n in 0usize..50,
+        fraction in 0.0f64..0.5,
+        max_records in 1u64..8,
+        min_records in 0u64..4,
+        max_bytes in 700u64..3000,
+    ) {
+        let limits = Limits { max_records, min_records: min_records.min(max_records), max_bytes };
+        let mut g = Generator::new(seed).invalid_fraction(fraction);
+        let mut input = Vec::new();
+        let mut valid: Vec<Vec<u8>> = Vec::new();
+        for _ in 0..n {
+            let start = input.len();
+            let kind = g.next_record(&mut input);
+            let line = input[start..].strip_suffix(b"\n").unwrap();
+            let line = line.strip_suffix(b"\r").unwrap_or(line).to_vec();
+            let ok = kind.is_none_or(|k| WARNING_KINDS.contains(&k));
+            // A record must fit in a batch with its newline.
+            if ok && (line.len() as u64) < max_bytes {
+                valid.push(line);
+            }
+        }
+        let options = SplitOptions { limits, skip_invalid: true, ..SplitOptions::default() };
+        let mut splitter = Splitter::new(options, MemorySink::default());
+        splitter.split_reader("in", &input[..]).unwrap();
+        let sizes: Vec<u64> = valid.iter().map(|l| l.len() as u64 + 1).collect();
+        match splitter.finish() {
+            Ok((summary, sink)) => {
+                let got: Vec<Vec<u8>> = sink.batches.iter().flatten().map(|r| r.bytes.to_vec()).collect();
+                prop_assert_eq!(&got, &valid);
+                prop_assert_eq!(Some(sink.batches.len()), fewest(&sizes, limits));
+                prop_assert_eq!(summary.records as usize, valid.len());
+                for batch in &sink.batches {
+                    let mut file = Vec::new();
+                    for r in batch {
+                        file.extend_from_slice(&r.bytes);
+                        file.push(b'\n');
+                    }
+                    let report = validate_reader(&file[..], limits).unwrap();
+                    prop_assert_eq!(report.summary.errors, 0, "{:?}", report.diagnostics);
+                }
+            }
+            Err(SplitError::Infeasible(..)) => prop_assert_eq!(fewest(&sizes, limits), None),
+            Err(e) => prop_assert!(false, "{e}"),
+        }
+    }
+}
+
+#[test]
+fn without_skip_invalid_an_invalid_record_fails_the_split() {
+    let mut g = Generator::new(1).invalid_fraction(0.3);
+    let mut input = Vec::new();
+    for _ in 0..100 {
+        g.next_record(&mut input);
+    }
+    let mut splitter = Splitter::new(SplitOptions::default(), MemorySink::default());
+    splitter.split_reader("in", &input[..]).unwrap();
+    match splitter.finish() {
+        Err(SplitError::Invalid(n)) => assert!(n > 0),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A sink whose disk fills up after `room` batches.
+struct FullAfter {
+    room: usize,
+    aborted: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl syncbatch::split::Sink for FullAfter {
+    fn batch(
+        &mut self,
+        index: usize,
+        _: &[syncbatch::split::Record],
+    ) -> std::io::Result<(String, String)> {
+        if index > self.room {
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        Ok((format!("b{index}"), String::new()))
+    }
+    fn reject(&mut self, _: &syncbatch::split::Rejected) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn commit(&mut self, _: &syncbatch::split::Manifest) -> std::io::Result<()> {
+        panic!("a failed split must not commit")
+    }
+    fn abort(&mut self) {
+        self.aborted.set(true);
+    }
+}
+
+#[test]
+fn an_output_error_aborts_the_sink_and_names_the_batch() {
+    let input = syncbatch::generate::records(2, 5000);
+    let aborted = std::rc::Rc::new(std::cell::Cell::new(false));
+    let sink = FullAfter {
+        room: 3,
+        aborted: aborted.clone(),
+    };
+    let mut splitter = Splitter::new(SplitOptions::default(), sink);
+    let err = splitter.split_reader("in", &input[..]).unwrap_err();
+    assert!(aborted.get(), "the sink was not told to clean up");
+    assert!(err.to_string().starts_with("batch 4: "), "{err}");
+    assert!(err.to_string().contains("No space left on device"), "{err}");
+}
