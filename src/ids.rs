@@ -12,8 +12,9 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 /// 96 bits of a request id's hash, as words of 4 bytes so that an entry
 /// (key and line) packs into 16. Its low 64 bits are a good table hash.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct IdKey([u32; 3]);
+/// Computed by [`IdSet::hash`], on any thread, for [`IdSet::insert_hash`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdKey([u32; 3]);
 
 impl Hash for IdKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
@@ -60,16 +61,28 @@ impl IdSet {
         Self::default()
     }
 
-    fn key(id: &str) -> IdKey {
+    /// The hash an id is kept as. `O(len(id))`; needs no set, so it can run
+    /// on another thread than the inserts.
+    pub fn hash(id: &str) -> IdKey {
         let h = xxhash_rust::xxh3::xxh3_128(id.as_bytes());
         IdKey([h as u32, (h >> 32) as u32, (h >> 64) as u32])
+    }
+
+    fn key(id: &str) -> IdKey {
+        Self::hash(id)
     }
 
     /// Adds `id`, first seen on `line`. Returns `None` when it is new, or the
     /// line it was first seen on (lines past `u32::MAX` are kept as that).
     /// `O(len(id))` to hash, `O(1)` amortised to insert.
     pub fn insert(&mut self, id: &str, line: u64) -> Option<u64> {
-        match self.map.entry(Self::key(id)) {
+        self.insert_hash(Self::key(id), line)
+    }
+
+    /// [`IdSet::insert`] with the hash already computed by [`IdSet::hash`].
+    /// `O(1)` amortised.
+    pub fn insert_hash(&mut self, key: IdKey, line: u64) -> Option<u64> {
+        match self.map.entry(key) {
             std::collections::hash_map::Entry::Occupied(e) => Some(u64::from(*e.get())),
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(u32::try_from(line).unwrap_or(u32::MAX));

@@ -113,15 +113,14 @@ struct FullAfter {
 }
 
 impl syncbatch::split::Sink for FullAfter {
-    fn batch(
-        &mut self,
-        index: usize,
-        _: &[syncbatch::split::Record],
-    ) -> std::io::Result<(String, String)> {
+    fn batch(&mut self, index: usize, _: Vec<syncbatch::split::Record>) -> std::io::Result<String> {
         if index > self.room {
             return Err(std::io::Error::from_raw_os_error(28));
         }
-        Ok((format!("b{index}"), String::new()))
+        Ok(format!("b{index}"))
+    }
+    fn finish_batches(&mut self) -> std::io::Result<Vec<String>> {
+        Ok(vec![String::new(); self.room])
     }
     fn reject(&mut self, _: &syncbatch::split::Rejected) -> std::io::Result<()> {
         Ok(())

@@ -19,7 +19,7 @@ pub struct Input {
     /// The name to print.
     pub name: String,
     /// The opened reader.
-    pub reader: Box<dyn Read>,
+    pub reader: Box<dyn Read + Send>,
     /// The size, when it is a file.
     pub size: Option<u64>,
 }
@@ -29,7 +29,7 @@ pub fn open(path: &str) -> Result<Input, String> {
     if path == "-" {
         return Ok(Input {
             name: "<stdin>".into(),
-            reader: Box::new(io::stdin().lock()),
+            reader: Box::new(io::stdin()),
             size: None,
         });
     }

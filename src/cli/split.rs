@@ -4,7 +4,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use syncbatch::split::{DirSink, SplitError, SplitOptions, Splitter};
-use syncbatch::validate::Severity;
+use syncbatch::validate::{for_each_prechecked, Severity};
 
 use super::validate::{write_diagnostic, Format, LimitArgs};
 use super::{open, progress, FAILURE, NOT_COMPLIANT, OK};
@@ -32,6 +32,9 @@ pub struct Args {
     /// Wrap bare Generate requests as {"request_id":"<ID-PREFIX><N>","endpoint":...,"payload":...}.
     #[arg(long)]
     pub wrap: bool,
+    /// Flush every file to disk before moving it into place (survives a power cut; slower).
+    #[arg(long)]
+    pub sync: bool,
     /// Prefix of the ids --wrap makes.
     #[arg(long, value_name = "PREFIX", default_value = "req-")]
     pub id_prefix: String,
@@ -54,7 +57,7 @@ pub fn run(args: Args) -> u8 {
         return FAILURE;
     }
     let mut sink = match DirSink::create(&args.out, &args.prefix, args.force) {
-        Ok(sink) => sink,
+        Ok(sink) => sink.sync(args.sync),
         Err(e) => {
             eprintln!("syncbatch: {e}");
             return FAILURE;
@@ -86,49 +89,43 @@ pub fn run(args: Args) -> u8 {
             }
         };
         let bar = progress(input.size, &input.name);
-        let mut lines =
-            syncbatch::frame::LineReader::with_framer(input.reader, args.limits.limits().framer());
-        splitter.next_input(&input.name);
-        loop {
-            let frame = match lines.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(e) => {
-                    bar.finish_and_clear();
-                    eprintln!(
-                        "syncbatch: {}: read error after byte {}: {e}; nothing written",
-                        input.name,
-                        lines.position()
-                    );
-                    return FAILURE;
-                }
-            };
-            bar.set_position(frame.end());
-            match splitter.push(&frame) {
-                Ok(diagnostics) if !args.skip_invalid => {
+        let framer = args.limits.limits().framer();
+        let name = input.name.clone();
+        splitter.next_input(&name);
+        let mut failure = None;
+        let mut position = 0;
+        let read = for_each_prechecked(input.reader, framer, |frame, pre| {
+            position = frame.end();
+            match splitter.push_prechecked(frame, pre).map(|d| d.is_empty()) {
+                Ok(false) if !args.skip_invalid => {
                     let mut err = stderr.lock();
+                    let (diagnostics, frame) = splitter.last_invalid();
                     for d in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
-                        let _ = bar.suspend(|| {
-                            write_diagnostic(&mut err, Format::Human, &input.name, d, Some(&frame))
-                        });
+                        let _ = bar
+                            .suspend(|| write_diagnostic(&mut err, Format::Human, &name, d, frame));
                     }
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    bar.finish_and_clear();
-                    eprintln!("syncbatch: {e}; nothing written");
-                    return FAILURE;
+                    failure = Some(e);
+                    return false;
                 }
             }
-            if splitter.records_seen() % 4096 == 0 {
-                bar.set_message(format!(
-                    "{} {} records",
-                    input.name,
-                    splitter.records_seen()
-                ));
+            if splitter.records_seen() % 1024 == 0 {
+                bar.set_position(position);
+                bar.set_message(format!("{name} {} records", splitter.records_seen()));
             }
-        }
+            true
+        });
         bar.finish_and_clear();
+        if let Some(e) = failure {
+            eprintln!("syncbatch: {e}; nothing written");
+            return FAILURE;
+        }
+        if let Err(e) = read {
+            eprintln!("syncbatch: {name}: read error after byte {position}: {e}; nothing written");
+            return FAILURE;
+        }
     }
     match splitter.finish() {
         Ok((summary, _)) => {

@@ -4,8 +4,8 @@ use std::io::{self, BufWriter, Write};
 
 use clap::ValueEnum;
 use serde::Serialize;
-use syncbatch::frame::{Frame, LineReader};
-use syncbatch::validate::{Diagnostic, Limits, Summary, Validator};
+use syncbatch::frame::Frame;
+use syncbatch::validate::{for_each_prechecked, Diagnostic, Limits, Summary, Validator};
 
 use super::{open, progress, Progress, FAILURE, NOT_COMPLIANT, OK};
 
@@ -114,7 +114,7 @@ fn validate_file(path: &str, args: &Args, out: &mut impl Write) -> Result<Summar
         bar: bar.clone(),
     };
     let mut validator = Validator::new(args.limits.limits()).deny_warnings(args.deny_warnings);
-    let mut lines = LineReader::with_framer(reader, validator.framer());
+    let framer = validator.framer();
     let mut diagnostics = Vec::new();
     let mut printed = 0u64;
     let limit = args.max_errors.unwrap_or(u64::MAX);
@@ -128,23 +128,29 @@ fn validate_file(path: &str, args: &Args, out: &mut impl Write) -> Result<Summar
             }
             Ok::<(), io::Error>(())
         };
-    loop {
-        let frame = match lines.next_frame() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break,
-            Err(e) => {
-                bar.finish_and_clear();
-                return Err(Failure::Input(format!(
-                    "{name}: read error after byte {}: {e}",
-                    lines.position()
-                )));
-            }
-        };
-        validator.check(&frame, &mut diagnostics);
+    let mut output_error = None;
+    let mut position = 0;
+    // Framing and the stateless checks run on a second thread.
+    let read = for_each_prechecked(reader, framer, |frame, pre| {
+        position = frame.end();
+        validator.check_prechecked(&frame, pre, &mut diagnostics);
         if !diagnostics.is_empty() {
-            bar.suspend(|| print(&mut diagnostics, Some(&frame), out))
-                .map_err(Failure::Output)?;
+            if let Err(e) = bar.suspend(|| print(&mut diagnostics, Some(&frame), out)) {
+                output_error = Some(e);
+                return false;
+            }
         }
+        true
+    });
+    if let Some(e) = output_error {
+        bar.finish_and_clear();
+        return Err(Failure::Output(e));
+    }
+    if let Err(e) = read {
+        bar.finish_and_clear();
+        return Err(Failure::Input(format!(
+            "{name}: read error after byte {position}: {e}"
+        )));
     }
     bar.finish_and_clear();
     let summary = validator.finish(&mut diagnostics);

@@ -34,8 +34,10 @@ use std::io::{self, Read};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
-use crate::frame::{Frame, LineReader};
-use crate::validate::{Diagnostic, Limits, Severity, Validator, Verdict};
+use crate::frame::Frame;
+use crate::validate::{
+    for_each_prechecked, Diagnostic, Limits, Precheck, Severity, Validator, Verdict,
+};
 
 pub use self::dir::DirSink;
 use self::plan::{Infeasible, PlanLimits, Planner};
@@ -92,18 +94,34 @@ pub struct Rejected {
 
 /// Where batches go.
 pub trait Sink {
-    /// Takes batch number `index` (1-based). Returns the file name it is known
-    /// by and the SHA-256 of its bytes, hex.
-    fn batch(&mut self, index: usize, records: &[Record]) -> io::Result<(String, String)>;
+    /// Takes batch number `index` (1-based) and returns the file name it is
+    /// known by. It may be written in the background: a write error can
+    /// surface on a later call.
+    fn batch(&mut self, index: usize, records: Vec<Record>) -> io::Result<String>;
 
     /// Takes a refused line (only with `skip_invalid`).
     fn reject(&mut self, rejected: &Rejected) -> io::Result<()>;
+
+    /// Waits until every batch is written; returns each one's SHA-256 (hex),
+    /// in order, or the first write error.
+    fn finish_batches(&mut self) -> io::Result<Vec<String>>;
 
     /// Ends a successful split: the manifest, then the outputs are made final.
     fn commit(&mut self, manifest: &Manifest) -> io::Result<()>;
 
     /// Ends a failed split: nothing may be left under a final name.
     fn abort(&mut self);
+}
+
+/// The SHA-256 of a batch file's bytes (each record and its `\n`), hex.
+pub fn sha256_hex(records: &[Record]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for r in records {
+        h.update(&r.bytes);
+        h.update(b"\n");
+    }
+    format!("{:x}", h.finalize())
 }
 
 /// A sink that keeps batches in memory (tests, fuzzing, library users).
@@ -118,14 +136,18 @@ pub struct MemorySink {
 }
 
 impl Sink for MemorySink {
-    fn batch(&mut self, index: usize, records: &[Record]) -> io::Result<(String, String)> {
-        self.batches.push(records.to_vec());
-        Ok((format!("batch-{index:05}.jsonl"), String::new()))
+    fn batch(&mut self, index: usize, records: Vec<Record>) -> io::Result<String> {
+        self.batches.push(records);
+        Ok(format!("batch-{index:05}.jsonl"))
     }
 
     fn reject(&mut self, rejected: &Rejected) -> io::Result<()> {
         self.rejected.push(rejected.clone());
         Ok(())
+    }
+
+    fn finish_batches(&mut self) -> io::Result<Vec<String>> {
+        Ok(self.batches.iter().map(|b| sha256_hex(b)).collect())
     }
 
     fn commit(&mut self, manifest: &Manifest) -> io::Result<()> {
@@ -259,6 +281,7 @@ pub struct Splitter<S: Sink> {
     warnings: u64,
     /// Where the planner found that no split can exist.
     dead_at: Option<(String, u64)>,
+    last_invalid: Option<Frame>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -293,6 +316,7 @@ impl<S: Sink> Splitter<S> {
             invalid: 0,
             warnings: 0,
             dead_at: None,
+            last_invalid: None,
             diagnostics: Vec::new(),
         }
     }
@@ -308,34 +332,63 @@ impl<S: Sink> Splitter<S> {
         });
     }
 
-    /// Frames and pushes a whole input from a reader (blocking).
-    pub fn split_reader<R: Read>(&mut self, name: &str, reader: R) -> Result<(), SplitError> {
+    /// Frames and pushes a whole input from a reader (blocking). Framing and
+    /// the stateless checks run on a second thread ([`for_each_prechecked`]).
+    pub fn split_reader<R: Read + Send>(
+        &mut self,
+        name: &str,
+        reader: R,
+    ) -> Result<(), SplitError> {
         self.next_input(name);
-        let mut lines = LineReader::with_framer(reader, self.options.limits.framer());
-        loop {
-            match lines.next_frame() {
-                Ok(Some(frame)) => {
-                    self.push(&frame)?;
-                }
-                Ok(None) => return Ok(()),
+        let mut failure = None;
+        let mut position = 0;
+        let read = for_each_prechecked(reader, self.options.limits.framer(), |frame, pre| {
+            position = frame.end();
+            match self.push_prechecked(frame, pre) {
+                Ok(_) => true,
                 Err(e) => {
-                    let what = format!("{name}: read error after byte {}", lines.position());
-                    return Err(self.fail(SplitError::Io(what, e)));
+                    failure = Some(e);
+                    false
                 }
             }
+        });
+        if let Some(e) = failure {
+            return Err(e);
         }
+        read.map(|_| ()).map_err(|e| {
+            let what = format!("{name}: read error after byte {position}");
+            self.fail(SplitError::Io(what, e))
+        })
     }
 
     /// Pushes one frame of the current input. Returns the diagnostics of an
     /// invalid record (errors and warnings), empty otherwise; the record is
     /// refused, and remembered as a failure unless `skip_invalid`. An `Err`
     /// is an output error, which ends the split.
-    pub fn push(&mut self, frame: &Frame) -> Result<&[Diagnostic], SplitError> {
+    pub fn push(&mut self, frame: Frame) -> Result<&[Diagnostic], SplitError> {
+        self.push_with(frame, None)
+    }
+
+    /// [`Splitter::push`] for a frame already through
+    /// [`precheck`](crate::validate::precheck).
+    pub fn push_prechecked(
+        &mut self,
+        frame: Frame,
+        pre: Precheck,
+    ) -> Result<&[Diagnostic], SplitError> {
+        self.push_with(frame, Some(pre))
+    }
+
+    fn push_with(
+        &mut self,
+        frame: Frame,
+        pre: Option<Precheck>,
+    ) -> Result<&[Diagnostic], SplitError> {
         self.diagnostics.clear();
         if let Some(input) = self.inputs.last_mut() {
             input.bytes = frame.end();
         }
-        if matches!(frame, Frame::Line(l) if l.is_blank()) {
+        if matches!(&frame, Frame::Line(l) if l.is_blank()) {
             self.blank += 1;
             return Ok(&self.diagnostics);
         }
@@ -343,26 +396,35 @@ impl<S: Sink> Splitter<S> {
         if let Some(input) = self.inputs.last_mut() {
             input.records += 1;
         }
-        let wrapped;
-        let frame = match frame {
-            Frame::Line(line) if self.options.wrap && is_bare_request(line.bytes()) => {
-                wrapped = Frame::Line(line.with_bytes(self.wrap(line.bytes())));
-                &wrapped
+        let (frame, pre) = match frame {
+            // A clean line has a request_id, so it is never bare.
+            Frame::Line(line)
+                if self.options.wrap
+                    && !matches!(pre, Some(Precheck::Clean { .. }))
+                    && is_bare_request(line.bytes()) =>
+            {
+                let wrapped = self.wrap(line.bytes());
+                (Frame::Line(line.with_bytes(wrapped)), None)
             }
-            other => other,
+            other => (other, pre),
         };
         let mut diagnostics = std::mem::take(&mut self.diagnostics);
-        let verdict = self.validator.check(frame, &mut diagnostics);
+        let verdict = match pre {
+            Some(pre) => self
+                .validator
+                .check_prechecked(&frame, pre, &mut diagnostics),
+            None => self.validator.check(&frame, &mut diagnostics),
+        };
         self.diagnostics = diagnostics;
-        match verdict {
-            Verdict::Valid => {
+        match (verdict, frame) {
+            (Verdict::Valid, Frame::Line(line)) => {
                 self.warnings += self.diagnostics.len() as u64;
                 self.diagnostics.clear();
-                let Frame::Line(line) = frame else {
-                    unreachable!("a long line is never valid")
-                };
+                let number = line.number();
+                // The line is taken, not cloned: no reference count to share
+                // with the thread that framed it.
                 let record = Record {
-                    bytes: line.bytes().clone(),
+                    bytes: line.into_bytes(),
                     request_id: self.validator.request_id().into(),
                 };
                 let size = record.bytes.len() as u64 + 1;
@@ -375,22 +437,29 @@ impl<S: Sink> Splitter<S> {
                         .last()
                         .map(|i| i.path.clone())
                         .unwrap_or_default();
-                    self.dead_at = Some((file, frame.number()));
+                    self.dead_at = Some((file, number));
                 }
                 self.write(&ends)?;
             }
-            Verdict::Invalid => {
+            (Verdict::Invalid, frame) => {
                 self.invalid += 1;
                 if self.options.skip_invalid {
-                    let rejected = self.rejected(frame);
+                    let rejected = self.rejected(&frame);
                     if let Err(e) = self.sink.reject(&rejected) {
                         return Err(self.fail(SplitError::Io("rejected.jsonl".into(), e)));
                     }
                 }
+                self.last_invalid = Some(frame);
             }
-            Verdict::Blank => unreachable!("blank lines are counted above"),
+            (verdict, _) => unreachable!("{verdict:?}: blank lines are counted above"),
         }
         Ok(&self.diagnostics)
+    }
+
+    /// The diagnostics of the last push, and the last refused frame as
+    /// checked (after `wrap`): for printing them with the line they point into.
+    pub fn last_invalid(&self) -> (&[Diagnostic], Option<&Frame>) {
+        (&self.diagnostics, self.last_invalid.as_ref())
     }
 
     fn wrap(&self, payload: &[u8]) -> Bytes {
@@ -438,15 +507,16 @@ impl<S: Sink> Splitter<S> {
                 continue; // the split fails; keep checking, write nothing
             }
             let index = self.batches.len() + 1;
-            match self.sink.batch(index, &records) {
-                Ok((file, sha256)) => self.batches.push(BatchInfo {
-                    file,
-                    records: records.len() as u64,
-                    bytes: records.iter().map(|r| r.bytes.len() as u64 + 1).sum(),
-                    first_request_id: records[0].request_id.to_string(),
-                    last_request_id: records[records.len() - 1].request_id.to_string(),
-                    sha256,
-                }),
+            let info = BatchInfo {
+                file: String::new(),
+                records: records.len() as u64,
+                bytes: records.iter().map(|r| r.bytes.len() as u64 + 1).sum(),
+                first_request_id: records[0].request_id.to_string(),
+                last_request_id: records[records.len() - 1].request_id.to_string(),
+                sha256: String::new(),
+            };
+            match self.sink.batch(index, records) {
+                Ok(file) => self.batches.push(BatchInfo { file, ..info }),
                 Err(e) => {
                     let what = format!("batch {index}");
                     return Err(self.fail(SplitError::Io(what, e)));
@@ -481,6 +551,17 @@ impl<S: Sink> Splitter<S> {
             Err(why) => {
                 self.sink.abort();
                 return Err(SplitError::Infeasible(why, self.dead_at.take()));
+            }
+        }
+        match self.sink.finish_batches() {
+            Ok(hashes) => {
+                for (batch, hash) in self.batches.iter_mut().zip(hashes) {
+                    batch.sha256 = hash;
+                }
+            }
+            Err(e) => {
+                self.sink.abort();
+                return Err(SplitError::Io("writing batches".into(), e));
             }
         }
         let l = self.options.limits;

@@ -128,6 +128,9 @@ object!(AudioInput {
 
 /// The line's request id when the line draws no diagnostic of its own (the
 /// caller still checks that the id is new); `None` when unsure.
+///
+/// It takes text already checked as UTF-8 in one pass: cheaper than
+/// serde_json checking each borrowed string on its own.
 pub(crate) fn clean(line: &str) -> Option<&str> {
     let envelope: Envelope = serde_json::from_str(line).ok()?;
     let id = envelope.request_id?;
@@ -270,7 +273,10 @@ mod tests {
     fn generated_valid_lines_take_the_fast_path() {
         let data = crate::generate::records(3, 2000);
         let text = std::str::from_utf8(&data).unwrap();
-        let fast = text.lines().filter(|l| clean(l).is_some()).count();
+        let fast = text
+            .lines()
+            .filter(|l| clean(l.as_bytes()).is_some())
+            .count();
         assert_eq!(fast, 2000);
     }
 }

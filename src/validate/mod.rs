@@ -349,8 +349,29 @@ impl Validator {
     /// Cost: one parse of the line (no copy of its strings unless escaped), the
     /// rules, and one hash of the request id; allocates only for diagnostics.
     pub fn check(&mut self, frame: &Frame, out: &mut Vec<Diagnostic>) -> Verdict {
+        self.check_with(frame, None, out)
+    }
+
+    /// [`Validator::check`] for a frame whose stateless part was already
+    /// checked by [`precheck`] (on another thread): the same diagnostics,
+    /// with that part's work not done again.
+    pub fn check_prechecked(
+        &mut self,
+        frame: &Frame,
+        pre: Precheck,
+        out: &mut Vec<Diagnostic>,
+    ) -> Verdict {
+        self.check_with(frame, Some(pre), out)
+    }
+
+    fn check_with(
+        &mut self,
+        frame: &Frame,
+        pre: Option<Precheck>,
+        out: &mut Vec<Diagnostic>,
+    ) -> Verdict {
         let start = out.len();
-        let verdict = self.check_inner(frame, out);
+        let verdict = self.check_inner(frame, pre, out);
         for d in &out[start..] {
             match d.severity {
                 Severity::Error => self.errors += 1,
@@ -360,7 +381,12 @@ impl Validator {
         verdict
     }
 
-    fn check_inner(&mut self, frame: &Frame, out: &mut Vec<Diagnostic>) -> Verdict {
+    fn check_inner(
+        &mut self,
+        frame: &Frame,
+        pre: Option<Precheck>,
+        out: &mut Vec<Diagnostic>,
+    ) -> Verdict {
         let (number, offset) = (frame.number(), frame.offset());
         let diag = |severity, code, column: Option<u64>, message: String| Diagnostic {
             line: Some(number),
@@ -447,6 +473,36 @@ impl Validator {
             }
             Frame::Line(l) => l.bytes(),
         };
+        if let (
+            true,
+            Some(Precheck::Clean {
+                id_start,
+                id_len,
+                id_hash,
+            }),
+        ) = (self.fast_path, pre)
+        {
+            // Checked on another thread: valid UTF-8, clean but for uniqueness.
+            let id = std::str::from_utf8(&line[id_start as usize..(id_start + id_len) as usize])
+                .expect("a precheck keeps char boundaries");
+            let Some(first) = self.ids.insert_hash(id_hash, self.line_base + number) else {
+                id.clone_into(&mut self.last_id);
+                return Verdict::Valid;
+            };
+            let text = std::str::from_utf8(line).expect("prechecked as UTF-8");
+            let finding = self.duplicate_id(text, id, first);
+            out.push(Diagnostic {
+                request_id: Some(id.to_owned()),
+                path: finding.path,
+                ..diag(
+                    finding.severity,
+                    finding.code,
+                    finding.at.map(|a| a as u64 + 1),
+                    finding.message,
+                )
+            });
+            return Verdict::Invalid;
+        }
         let text = match std::str::from_utf8(line) {
             Ok(text) => text,
             Err(e) => {
@@ -459,7 +515,7 @@ impl Validator {
                 return Verdict::Invalid;
             }
         };
-        if self.fast_path {
+        if self.fast_path && pre.is_none() {
             if let Some(id) = fast::clean(text) {
                 // Clean but for uniqueness, which is checked here for both paths.
                 let Some(first) = self.ids.insert(id, self.line_base + number) else {
@@ -577,6 +633,112 @@ fn json_message(e: &serde_json::Error) -> String {
     let text = e.to_string();
     let text = text.split(" at line ").next().unwrap_or(&text);
     format!("not one JSON value: {text}")
+}
+
+/// What the stateless part of checking a line found (UTF-8 and the fast
+/// path), so that it can run on another thread: see [`precheck`] and
+/// [`Validator::check_prechecked`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precheck {
+    /// The line is valid UTF-8 and clean but for id uniqueness; its request
+    /// id is at these bytes of the line.
+    Clean {
+        /// Where the id starts in the line.
+        id_start: u32,
+        /// Its length.
+        id_len: u32,
+        /// Its hash, for the id set.
+        id_hash: crate::ids::IdKey,
+    },
+    /// The full rules must look at the line.
+    Unsure,
+}
+
+/// The stateless part of checking one frame. `O(line)`, no allocation
+/// beyond the fast path's own; call it on any thread.
+pub fn precheck(frame: &Frame) -> Precheck {
+    let Frame::Line(line) = frame else {
+        return Precheck::Unsure;
+    };
+    let Ok(line) = std::str::from_utf8(line.bytes()) else {
+        return Precheck::Unsure;
+    };
+    match fast::clean(line) {
+        // The id is borrowed from the line, so its address says where it is.
+        Some(id) => match (
+            u32::try_from(id.as_ptr() as usize - line.as_ptr() as usize),
+            u32::try_from(id.len()),
+        ) {
+            (Ok(id_start), Ok(id_len)) => Precheck::Clean {
+                id_start,
+                id_len,
+                id_hash: IdSet::hash(id),
+            },
+            _ => Precheck::Unsure,
+        },
+        None => Precheck::Unsure,
+    }
+}
+
+/// Frames `reader` and prechecks each frame on a second thread, handing
+/// `(frame, precheck)` pairs to `each` on this one, in order, until the end
+/// or until `each` returns false. Reads go 256 frames at a time through a
+/// short queue, so memory stays a few hundred lines beyond the framer's.
+/// Returns the stream position reached; a read error ends the run.
+pub fn for_each_prechecked<R, F>(reader: R, framer: Framer, mut each: F) -> io::Result<u64>
+where
+    R: Read + Send,
+    F: FnMut(Frame, Precheck) -> bool,
+{
+    type Chunk = io::Result<Vec<(Frame, Precheck)>>;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(4);
+    std::thread::scope(|scope| {
+        let reading = scope.spawn(move || {
+            let mut lines = LineReader::with_framer(reader, framer);
+            loop {
+                let mut chunk = Vec::with_capacity(256);
+                let mut end = false;
+                while chunk.len() < 256 {
+                    match lines.next_frame() {
+                        Ok(Some(frame)) => {
+                            let pre = precheck(&frame);
+                            chunk.push((frame, pre));
+                        }
+                        Ok(None) => {
+                            end = true;
+                            break;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return lines.position();
+                        }
+                    }
+                }
+                if tx.send(Ok(chunk)).is_err() || end {
+                    return lines.position();
+                }
+            }
+        });
+        let mut result = Ok(());
+        'chunks: for chunk in &rx {
+            match chunk {
+                Ok(frames) => {
+                    for (frame, pre) in frames {
+                        if !each(frame, pre) {
+                            break 'chunks;
+                        }
+                    }
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(rx);
+        let position = reading.join().expect("the reading thread does not panic");
+        result.map(|()| position)
+    })
 }
 
 /// All the diagnostics and the summary of one file.

@@ -1,0 +1,71 @@
+//! Criterion group `split`: splitting 100,000 generated records into batches.
+//!
+//! The splitter (framing, full validation, optimal planning, SHA-256 of each
+//! batch into a sink that discards the bytes) beside a baseline that only
+//! frames with memchr and cuts greedily by count and bytes, with no
+//! validation, no minimum and no hashing: the floor.
+
+use std::hint::black_box;
+use std::io;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use syncbatch::split::{sha256_hex, Manifest, Record, Rejected, Sink, SplitOptions, Splitter};
+
+/// Hashes batches as the directory sink does, and writes nothing.
+struct HashSink(Vec<String>);
+
+impl Sink for HashSink {
+    fn batch(&mut self, index: usize, records: Vec<Record>) -> io::Result<String> {
+        self.0.push(sha256_hex(&records));
+        Ok(format!("batch-{index:05}.jsonl"))
+    }
+    fn reject(&mut self, _: &Rejected) -> io::Result<()> {
+        Ok(())
+    }
+    fn finish_batches(&mut self) -> io::Result<Vec<String>> {
+        Ok(std::mem::take(&mut self.0))
+    }
+    fn commit(&mut self, _: &Manifest) -> io::Result<()> {
+        Ok(())
+    }
+    fn abort(&mut self) {}
+}
+
+fn greedy(data: &[u8]) -> usize {
+    let (mut batches, mut count, mut bytes, mut start) = (0, 0u64, 0u64, 0usize);
+    for end in memchr::memchr_iter(b'\n', data) {
+        let len = (end + 1 - start) as u64;
+        if count == 500 || bytes + len > 5_000_000 {
+            batches += 1;
+            count = 0;
+            bytes = 0;
+        }
+        count += 1;
+        bytes += len;
+        start = end + 1;
+    }
+    batches + usize::from(count > 0)
+}
+
+fn split(c: &mut Criterion) {
+    let data = syncbatch::generate::records(1, 100_000);
+    let mut group = c.benchmark_group("split");
+    group.throughput(Throughput::Bytes(data.len() as u64));
+    group.sample_size(10);
+    group.bench_function("syncbatch Splitter (validate + plan + sha256)", |b| {
+        b.iter(|| {
+            let mut s = Splitter::new(SplitOptions::default(), HashSink(Vec::new()));
+            s.split_reader("bench", black_box(&data[..])).unwrap();
+            let (summary, _) = s.finish().unwrap();
+            assert_eq!(summary.records, 100_000);
+            summary.batches
+        })
+    });
+    group.bench_function("baseline greedy cut (no validation)", |b| {
+        b.iter(|| assert_eq!(greedy(black_box(&data)), 200))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, split);
+criterion_main!(benches);
