@@ -15,6 +15,10 @@ const QUEUE: usize = 2;
 
 type Job = (String, Vec<Record>);
 
+/// The writer thread: its queue, and its answer (each batch's SHA-256, or the
+/// first write error).
+type Writer = (SyncSender<Job>, JoinHandle<io::Result<Vec<String>>>);
+
 /// Writes batches into a directory.
 ///
 /// Everything goes first to a hidden staging directory inside the output
@@ -36,7 +40,7 @@ pub struct DirSink {
     created: bool,
     /// Flush each file to disk before it is moved into place.
     sync: bool,
-    writer: Option<(SyncSender<Job>, JoinHandle<io::Result<Vec<String>>>)>,
+    writer: Option<Writer>,
     done: bool,
 }
 
