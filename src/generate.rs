@@ -361,6 +361,131 @@ impl Generator {
     }
 }
 
+/// How [`fabricate_outputs`] shapes the batch output files.
+#[derive(Clone, Debug)]
+pub struct OutputShape {
+    /// How many files to spread the lines over.
+    pub files: usize,
+    /// Share of requests given a second, different result line.
+    pub duplicates: f64,
+    /// Share of requests given no result line.
+    pub missing: f64,
+    /// Result lines for ids that are not among the requests, as a share of requests.
+    pub unknown: f64,
+    /// Share of lines spelled `requestId` / `updatedAt`.
+    pub camel_case: f64,
+}
+
+impl Default for OutputShape {
+    fn default() -> Self {
+        OutputShape {
+            files: 4,
+            duplicates: 0.03,
+            missing: 0.02,
+            unknown: 0.01,
+            camel_case: 0.05,
+        }
+    }
+}
+
+const ERRORS: &[&str] = &[
+    "generation_timeout",
+    "generation_pipeline_failed",
+    "generation_audio_length_exceeded",
+    "generation_media_metadata_missing",
+    "generation_input_validation_failed",
+];
+
+/// Fabricates batch output lines (`output.jsonl`) for the given request ids:
+/// random statuses (mostly `COMPLETED`), errors as objects or bare strings,
+/// realistic `response` objects, some duplicates (a retried request), some
+/// missing and some unknown ids, shuffled and spread over `shape.files` files.
+/// Calls `line(file, bytes)` for each line (no newline), in the order to write.
+/// Deterministic for a seed.
+pub fn fabricate_outputs(ids: &[String], seed: u64, shape: &OutputShape, mut line: impl FnMut(usize, &[u8])) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // (index into ids, or none for an unknown id), then shuffled.
+    let mut plan: Vec<Option<u32>> = Vec::with_capacity(ids.len() + ids.len() / 10);
+    for i in 0..ids.len() {
+        if rng.gen_bool(shape.missing.clamp(0.0, 1.0)) {
+            continue;
+        }
+        plan.push(Some(i as u32));
+        if rng.gen_bool(shape.duplicates.clamp(0.0, 1.0)) {
+            plan.push(Some(i as u32));
+        }
+    }
+    let unknown = (ids.len() as f64 * shape.unknown.max(0.0)).round() as usize;
+    plan.extend(std::iter::repeat_n(None, unknown));
+    plan.shuffle(&mut rng);
+    let files = shape.files.max(1);
+    let mut out = Vec::with_capacity(1024);
+    for (n, entry) in plan.into_iter().enumerate() {
+        out.clear();
+        let id = match entry {
+            Some(i) => ids[i as usize].clone(),
+            None => format!("unknown-{n}"),
+        };
+        output_line(&mut rng, &id, shape, &mut out);
+        line(rng.gen_range(0..files), &out);
+    }
+}
+
+fn output_line(rng: &mut ChaCha8Rng, id: &str, shape: &OutputShape, out: &mut Vec<u8>) {
+    let roll: f64 = rng.gen();
+    let status = match roll {
+        r if r < 0.80 => "COMPLETED",
+        r if r < 0.92 => "FAILED",
+        r if r < 0.96 => "REJECTED",
+        r if r < 0.98 => "TIMED_OUT",
+        _ => "PENDING",
+    };
+    let camel = rng.gen_bool(shape.camel_case.clamp(0.0, 1.0));
+    let minute: u32 = rng.gen_range(0..60);
+    let second: u32 = rng.gen_range(0..60);
+    let updated = format!("2026-11-2{}T1{}:{minute:02}:{second:02}Z", rng.gen_range(0..8), rng.gen_range(0..10));
+    let gen_id = format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        rng.gen::<u32>(),
+        rng.gen::<u16>(),
+        rng.gen_range(0..0x1000u32),
+        rng.gen_range(0..0x1000u32),
+        rng.gen::<u64>() & 0xFFFF_FFFF_FFFF
+    );
+    let error = if status == "COMPLETED" {
+        "null".to_owned()
+    } else {
+        let code = ERRORS.choose(rng).expect("not empty");
+        if rng.gen_bool(0.2) {
+            format!("\"{code}: the generation could not finish\"")
+        } else {
+            format!("{{\"code\":\"{code}\",\"message\":\"The generation failed: {code}.\"}}")
+        }
+    };
+    let response = if status == "COMPLETED" || status == "FAILED" {
+        let (url, duration) = if status == "COMPLETED" {
+            (
+                format!("\"https://storage.sync.so/generations/{gen_id}/output.mp4\""),
+                format!("{}.{}", rng.gen_range(2..30), rng.gen_range(0..10)),
+            )
+        } else {
+            ("null".to_owned(), "null".to_owned())
+        };
+        format!(
+            "{{\"id\":\"{gen_id}\",\"createdAt\":\"2026-11-20T09:00:00Z\",\"status\":\"{status}\",\"model\":\"lipsync-2\",\"input\":[{{\"type\":\"video\",\"url\":\"https://assets.sync.so/docs/example-video.mp4\"}},{{\"type\":\"audio\",\"url\":\"https://assets.sync.so/docs/example-audio.wav\"}}],\"options\":{{\"sync_mode\":\"cut_off\"}},\"outputUrl\":{url},\"outputDuration\":{duration},\"webhookUrl\":null,\"error\":null}}"
+        )
+    } else {
+        "null".to_owned()
+    };
+    let (id_key, time_key) = if camel { ("requestId", "updatedAt") } else { ("request_id", "updated_at") };
+    out.extend_from_slice(
+        format!(
+            "{{\"{id_key}\":\"{id}\",\"endpoint\":\"/v2/generate\",\"payload\":{{}},\"status\":\"{status}\",\"error\":{error},\"response\":{response},\"{time_key}\":\"{updated}\"}}"
+        )
+        .as_bytes(),
+    );
+}
+
 fn envelope(out: &mut Vec<u8>, id_json: &str, payload: &str) {
     out.extend_from_slice(b"{\"request_id\":");
     out.extend_from_slice(id_json.as_bytes());

@@ -91,6 +91,11 @@ impl IdSet {
         }
     }
 
+    /// The line `key` was first seen on, if it is in the set. `O(1)`.
+    pub fn get_hash(&self, key: IdKey) -> Option<u64> {
+        self.map.get(&key).map(|&line| u64::from(line))
+    }
+
     /// Whether `id` is in the set. `O(len(id))`.
     pub fn contains(&self, id: &str) -> bool {
         self.map.contains_key(&Self::key(id))

@@ -44,5 +44,6 @@ pub mod fuzzing;
 #[cfg(feature = "generate")]
 pub mod generate;
 pub mod ids;
+pub mod merge;
 pub mod split;
 pub mod validate;

@@ -23,6 +23,8 @@ enum Command {
     Validate(cli::validate::Args),
     /// Turn inputs of any size into compliant batch files.
     Split(cli::split::Args),
+    /// Join batch output files back to the requests, in request order.
+    Merge(cli::merge::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
     let status = match cli.command {
         Command::Validate(args) => cli::validate::run(args),
         Command::Split(args) => cli::split::run(args),
+        Command::Merge(args) => cli::merge::run(args),
     };
     ExitCode::from(status)
 }

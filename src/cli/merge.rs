@@ -1,0 +1,293 @@
+//! `syncbatch merge [OPTIONS] --requests FILE... --results FILE... --out FILE`
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use syncbatch::merge::{MergeSummary, Merger};
+use syncbatch::split::{DirSink, SplitError, SplitOptions, Splitter};
+
+use super::validate::LimitArgs;
+use super::{open, FAILURE, NOT_COMPLIANT, OK};
+
+/// Join batch output files back to the requests, keyed by request_id.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Batch input files (or original inputs carrying their ids): the order and the set of ids.
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
+    pub requests: Vec<String>,
+    /// output.jsonl files, any number, in any order.
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
+    pub results: Vec<PathBuf>,
+    /// The merged file: one line per request, in request order (`-`: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Also write the figures as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+    /// Write the requests not COMPLETED here as compliant batch files.
+    #[arg(long, value_name = "DIR")]
+    pub retry_dir: Option<PathBuf>,
+    /// Write result lines whose request_id is not among the requests here.
+    #[arg(long, value_name = "FILE")]
+    pub unknown: Option<PathBuf>,
+    /// Exit 1 when anything is missing, unknown or malformed.
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// A file written aside and renamed into place when done.
+struct Aside {
+    path: PathBuf,
+    temp: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl Aside {
+    fn create(path: &Path) -> io::Result<Aside> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = path.with_file_name(format!(".{name}.syncbatch-{}", std::process::id()));
+        let file = File::create(&temp).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot create {}: {e}", temp.display()))
+        })?;
+        Ok(Aside {
+            path: path.to_owned(),
+            temp,
+            out: Some(BufWriter::with_capacity(256 * 1024, file)),
+        })
+    }
+
+    fn writer(&mut self) -> &mut BufWriter<File> {
+        self.out.as_mut().expect("open until finished")
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        let out = self.out.take().expect("open until finished");
+        out.into_inner().map_err(|e| e.into_error())?;
+        fs::rename(&self.temp, &self.path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot write {}: {e}", self.path.display()),
+            )
+        })
+    }
+}
+
+impl Drop for Aside {
+    fn drop(&mut self) {
+        if self.out.is_some() {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// Runs the subcommand; returns the exit status.
+pub fn run(args: Args) -> u8 {
+    match merge(&args) {
+        Ok(summary) => {
+            let lax = summary.missing + summary.unknown + summary.malformed > 0;
+            if args.strict && lax {
+                eprintln!("syncbatch: --strict: missing, unknown or malformed results");
+                NOT_COMPLIANT
+            } else {
+                OK
+            }
+        }
+        Err(message) => {
+            eprintln!("syncbatch: {message}");
+            FAILURE
+        }
+    }
+}
+
+fn merge(args: &Args) -> Result<MergeSummary, String> {
+    if args.retry_dir.is_some() && args.requests.iter().any(|r| r == "-") {
+        return Err("--retry-dir reads the request lines again: give --requests as files".into());
+    }
+    let mut merger = Merger::new();
+    for path in &args.requests {
+        let input = open(path)?;
+        merger
+            .add_requests(&input.name, input.reader)
+            .map_err(|e| format!("{}: {e}", input.name))?;
+    }
+    let mut unknown = match &args.unknown {
+        Some(path) => Some(Aside::create(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    for path in &args.results {
+        let sink: &mut dyn Write = match unknown.as_mut() {
+            Some(aside) => aside.writer(),
+            None => &mut io::sink(),
+        };
+        merger
+            .add_results(path, sink)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let summary = if args.out.as_os_str() == "-" {
+        let stdout = io::stdout();
+        let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
+        let s = merger
+            .write_merged(&mut out)
+            .map_err(|e| format!("writing the merged file: {e}"))?;
+        out.flush()
+            .map_err(|e| format!("writing the merged file: {e}"))?;
+        s
+    } else {
+        let mut out = Aside::create(&args.out).map_err(|e| e.to_string())?;
+        let s = merger
+            .write_merged(out.writer())
+            .map_err(|e| format!("writing {}: {e}", args.out.display()))?;
+        out.finish().map_err(|e| e.to_string())?;
+        s
+    };
+    if let Some(aside) = unknown {
+        aside.finish().map_err(|e| e.to_string())?;
+    }
+    for note in merger.notes() {
+        eprintln!("syncbatch: {note}");
+    }
+    if merger.notes_dropped() > 0 {
+        eprintln!(
+            "syncbatch: ... and {} more such lines",
+            merger.notes_dropped()
+        );
+    }
+    print_table(&summary);
+    if let Some(path) = &args.summary {
+        let mut text = serde_json::to_string_pretty(&summary).expect("figures serialise");
+        text.push('\n');
+        fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(dir) = &args.retry_dir {
+        retry(&merger, dir, args)?;
+    }
+    Ok(summary)
+}
+
+fn print_table(s: &MergeSummary) {
+    let rows = [
+        ("requests", s.requests),
+        ("completed", s.completed),
+        ("failed", s.failed),
+        ("rejected", s.rejected),
+        ("other", s.other),
+        ("missing", s.missing),
+        ("duplicates", s.duplicates),
+        ("unknown", s.unknown),
+        ("malformed", s.malformed),
+    ];
+    let mut err = io::stderr().lock();
+    for (name, n) in rows {
+        let _ = writeln!(err, "{name:>12} {n:>10}");
+    }
+}
+
+/// Streams the original request lines to retry, each with its `\n`.
+struct RetryLines {
+    files: Vec<(String, File)>,
+    lines: std::vec::IntoIter<(usize, u64, u32)>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for RetryLines {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.buf.len() {
+            let Some((file, offset, len)) = self.lines.next() else {
+                return Ok(0);
+            };
+            let (name, f) = &self.files[file];
+            self.buf.resize(len as usize, 0);
+            f.read_exact_at(&mut self.buf, offset)
+                .map_err(|e| io::Error::new(e.kind(), format!("{name}: read again: {e}")))?;
+            self.buf.push(b'\n');
+            self.pos = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn retry(merger: &Merger, dir: &Path, args: &Args) -> Result<(), String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
+    for (name, offset, len) in merger.retry_lines() {
+        let file = match names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                names.push(name.to_owned());
+                names.len() - 1
+            }
+        };
+        lines.push((file, offset, len));
+    }
+    let count = lines.len();
+    if count == 0 {
+        eprintln!("syncbatch: every request COMPLETED: nothing to retry");
+        return Ok(());
+    }
+    let open_all = || -> Result<RetryLines, String> {
+        let files = names
+            .iter()
+            .map(|n| {
+                File::open(n)
+                    .map(|f| (n.clone(), f))
+                    .map_err(|e| format!("{n}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RetryLines {
+            files,
+            lines: lines.clone().into_iter(),
+            buf: Vec::new(),
+            pos: 0,
+        })
+    };
+    let sink = DirSink::create(dir, "batch", false)
+        .and_then(DirSink::with_rejected)
+        .map_err(|e| e.to_string())?;
+    let options = SplitOptions {
+        limits: args.limits.limits(),
+        skip_invalid: true,
+        ..SplitOptions::default()
+    };
+    let mut splitter = Splitter::new(options, sink);
+    splitter
+        .split_reader("retry", open_all()?)
+        .map_err(|e| format!("retry set: {e}"))?;
+    match splitter.finish() {
+        Ok((summary, _)) => {
+            eprintln!(
+                "syncbatch: {} requests to retry in {} batch files in {}",
+                summary.records,
+                summary.batches,
+                dir.display()
+            );
+            Ok(())
+        }
+        Err(SplitError::Infeasible(why, _)) => {
+            // No compliant batch can hold them: they go aside, whole.
+            fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let path = dir.join("retry-undersized.jsonl");
+            let mut out = Aside::create(&path).map_err(|e| e.to_string())?;
+            io::copy(&mut open_all()?, out.writer())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            out.finish().map_err(|e| e.to_string())?;
+            eprintln!(
+                "syncbatch: {count} requests to retry cannot make a compliant batch ({why}): \
+                 written to {} to send another way or with later retries",
+                path.display()
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!("retry set: {e}")),
+    }
+}

@@ -1,0 +1,636 @@
+//! The merger: batch output files joined back to the requests, in request order.
+//!
+//! Three passes, memory bounded by an index of small entries, never by the
+//! result bytes:
+//!
+//! 1. [`Merger::add_requests`]: each request file, in order, gives the order
+//!    and the set of ids. Per request: its id (in one shared arena), where its
+//!    line stands (file, line, byte range, for `--retry-dir`).
+//! 2. [`Merger::add_results`]: each result file, in any order, is read once;
+//!    for each line only `request_id`, `status` and `updated_at` are parsed, and
+//!    the winning line per request is remembered as (file, offset, length,
+//!    status class, time). Duplicates are resolved by the documented policy
+//!    and counted; unknown ids and malformed lines are counted (and unknown
+//!    lines handed to a writer).
+//! 3. [`Merger::write_merged`]: requests in order; each winner is read again
+//!    from its file (`pread`) and its `error` and `response` are copied byte
+//!    for byte.
+//!
+//! Policy (batch-format.md section 2): a `COMPLETED` line wins over any line
+//! that is not; between two lines both `COMPLETED` or both not, the later
+//! `updated_at` wins (compared as instants; a missing or unreadable time is
+//! the earliest); on a tie, the file given later wins, then the later line.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::frame::{Frame, LineReader};
+use crate::ids::{IdKey, IdSet};
+
+/// How a result's status counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StatusClass {
+    /// `COMPLETED`.
+    Completed,
+    /// `FAILED`.
+    Failed,
+    /// `REJECTED`.
+    Rejected,
+    /// Anything else, kept verbatim (`CANCELED`, `TIMED_OUT`, `PENDING`, ...).
+    Other,
+}
+
+impl StatusClass {
+    /// The class of a status string.
+    pub fn of(status: &str) -> StatusClass {
+        match status {
+            "COMPLETED" => StatusClass::Completed,
+            "FAILED" => StatusClass::Failed,
+            "REJECTED" => StatusClass::Rejected,
+            _ => StatusClass::Other,
+        }
+    }
+}
+
+/// The merge's figures; `--summary` writes them as JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MergeSummary {
+    /// Requests (lines of the request files with a string `request_id`).
+    pub requests: u64,
+    /// Requests whose winning status is `COMPLETED`.
+    pub completed: u64,
+    /// ... `FAILED`.
+    pub failed: u64,
+    /// ... `REJECTED`.
+    pub rejected: u64,
+    /// ... anything else.
+    pub other: u64,
+    /// Requests no result line names.
+    pub missing: u64,
+    /// Result lines beyond the first for a request.
+    pub duplicates: u64,
+    /// Result lines whose `request_id` is not among the requests.
+    pub unknown: u64,
+    /// Result lines that are not JSON objects or carry no string `request_id`.
+    pub malformed: u64,
+}
+
+/// A problem with one input line that did not stop the merge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// The file.
+    pub file: String,
+    /// 1-based line.
+    pub line: u64,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// Where a request stands, and the best result seen for it.
+#[derive(Clone, Copy, Debug)]
+struct Request {
+    id_start: u32,
+    id_len: u32,
+    file: u32,
+    line: u32,
+    offset: u64,
+    len: u32,
+    best: Option<Best>,
+}
+
+/// The winning result line so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Best {
+    file: u32,
+    offset: u64,
+    len: u32,
+    class: StatusClass,
+    /// Milliseconds since the epoch; `i64::MIN` when missing.
+    time: i64,
+}
+
+impl Best {
+    /// Whether `self` beats `other` by the policy (files and offsets grow
+    /// in the order given, so they order ties).
+    fn beats(&self, other: &Best) -> bool {
+        let done = |b: &Best| b.class == StatusClass::Completed;
+        (done(self), self.time, self.file, self.offset)
+            > (done(other), other.time, other.file, other.offset)
+    }
+}
+
+/// The fields of a result line the index needs, borrowed.
+#[derive(Default)]
+struct ResultKeys<'a> {
+    request_id: Option<Cow<'a, str>>,
+    status: Option<Cow<'a, str>>,
+    updated_at: Option<Cow<'a, str>>,
+}
+
+/// Reads `request_id` (or `requestId`), `status` and `updated_at` (or
+/// `updatedAt`) of a JSON object and skips the rest; `Err` when the line is
+/// not an object. Non-string values of those keys count as absent.
+fn result_keys(line: &str) -> Result<ResultKeys<'_>, serde_json::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = ResultKeys<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut keys = ResultKeys::default();
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                let slot = match key.as_ref() {
+                    "request_id" | "requestId" => &mut keys.request_id,
+                    "status" => &mut keys.status,
+                    "updated_at" | "updatedAt" => &mut keys.updated_at,
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                };
+                let value = map.next_value::<StringOrOther<'de>>()?;
+                if slot.is_none() {
+                    *slot = value.0;
+                }
+            }
+            Ok(keys)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(line);
+    let keys = de.deserialize_map(V)?;
+    de.end()?;
+    Ok(keys)
+}
+
+/// A string, or any other value (skipped, kept as `None`).
+struct StringOrOther<'a>(Option<Cow<'a, str>>);
+
+impl<'de> serde::Deserialize<'de> for StringOrOther<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StringOrOther<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(StringOrOther(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(StringOrOther(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(StringOrOther(Some(Cow::Owned(v))))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(StringOrOther(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(StringOrOther(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(StringOrOther(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(StringOrOther(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(StringOrOther(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut s: A,
+            ) -> Result<Self::Value, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(StringOrOther(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(StringOrOther(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An RFC 3339 time as milliseconds since the epoch.
+fn instant(text: &str) -> Option<i64> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// The `request_id` of a request line, if it is a JSON object with a string one.
+fn request_id(line: &str) -> Option<Cow<'_, str>> {
+    result_keys(line).ok()?.request_id
+}
+
+/// Joins result files to requests. See the [module docs](self).
+///
+/// ```
+/// use syncbatch::merge::Merger;
+///
+/// let requests = b"{\"request_id\":\"a\"}\n{\"request_id\":\"b\"}\n";
+/// let results = b"{\"request_id\":\"b\",\"status\":\"COMPLETED\",\"error\":null,\"response\":{\"id\":\"g1\"}}\n";
+/// let mut m = Merger::new();
+/// m.add_requests("requests.jsonl", &requests[..])?;
+/// // Results are read again at the end, so they come from files.
+/// let dir = std::env::temp_dir().join(format!("syncbatch-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("output.jsonl");
+/// std::fs::write(&path, results)?;
+/// m.add_results(&path, &mut std::io::sink())?;
+/// let mut out = Vec::new();
+/// let summary = m.write_merged(&mut out)?;
+/// let text = String::from_utf8(out)?;
+/// assert!(text.lines().next().unwrap().contains("\"status\":\"MISSING\""));
+/// assert!(text.lines().nth(1).unwrap().contains("\"response\":{\"id\":\"g1\"}"));
+/// assert_eq!((summary.completed, summary.missing), (1, 1));
+/// # std::fs::remove_dir_all(&dir)?;
+/// Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Default)]
+pub struct Merger {
+    index: IdSet,
+    ids: String,
+    requests: Vec<Request>,
+    request_files: Vec<String>,
+    result_files: Vec<(PathBuf, Option<File>)>,
+    summary: MergeSummary,
+    notes: Vec<Note>,
+    notes_dropped: u64,
+}
+
+impl fmt::Debug for Merger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Merger")
+            .field("requests", &self.requests.len())
+            .field("result_files", &self.result_files.len())
+            .finish()
+    }
+}
+
+/// Notes kept for the caller to print; the rest are only counted.
+const MAX_NOTES: usize = 1000;
+
+impl Merger {
+    /// An empty merger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn note(&mut self, file: &str, line: u64, message: String) {
+        if self.notes.len() < MAX_NOTES {
+            self.notes.push(Note {
+                file: file.to_owned(),
+                line,
+                message,
+            });
+        } else {
+            self.notes_dropped += 1;
+        }
+    }
+
+    /// Problems met so far (bad request lines, malformed results), at most
+    /// 1000; [`Merger::notes_dropped`] counts the rest.
+    pub fn notes(&self) -> &[Note] {
+        &self.notes
+    }
+
+    /// Notes beyond the first 1000.
+    pub fn notes_dropped(&self) -> u64 {
+        self.notes_dropped
+    }
+
+    /// Reads one request file. Lines without a string `request_id` are
+    /// noted and skipped; an id given twice keeps its first place and is
+    /// noted. `O(file)`; about 40 bytes of index a request.
+    pub fn add_requests<R: Read>(&mut self, name: &str, reader: R) -> io::Result<()> {
+        let file = self.request_files.len() as u32;
+        self.request_files.push(name.to_owned());
+        let mut lines = LineReader::new(reader);
+        while let Some(frame) = lines.next_frame()? {
+            let Frame::Line(line) = frame else {
+                self.note(name, frame.number(), "request line too long to read".into());
+                continue;
+            };
+            if line.is_blank() {
+                continue;
+            }
+            let id = std::str::from_utf8(line.bytes()).ok().and_then(request_id);
+            let Some(id) = id else {
+                self.note(
+                    name,
+                    line.number(),
+                    "no string request_id: not a request".into(),
+                );
+                continue;
+            };
+            let index = self.requests.len() as u64;
+            if let Some(first) = self.index.insert(&id, index) {
+                let first = self.requests[first as usize];
+                let where_ = &self.request_files[first.file as usize];
+                let message = format!(
+                    "request_id {id:?} repeats line {} of {where_}; the first counts",
+                    first.line
+                );
+                self.note(name, line.number(), message);
+                continue;
+            }
+            let id_start = self.ids.len() as u32;
+            self.ids.push_str(&id);
+            self.requests.push(Request {
+                id_start,
+                id_len: id.len() as u32,
+                file,
+                line: u32::try_from(line.number()).unwrap_or(u32::MAX),
+                offset: line.offset(),
+                len: line.bytes().len() as u32,
+                best: None,
+            });
+        }
+        self.summary.requests = self.requests.len() as u64;
+        Ok(())
+    }
+
+    /// Reads one result file (a file: the winners are read from it again at
+    /// the end). Unknown result lines are written to `unknown` as they are.
+    /// `O(file)`; keeps the file open.
+    pub fn add_results(
+        &mut self,
+        path: &std::path::Path,
+        unknown: &mut dyn Write,
+    ) -> io::Result<()> {
+        let name = path.display().to_string();
+        let file_index = self.result_files.len() as u32;
+        let file = File::open(path)?;
+        let mut lines = LineReader::new(file.try_clone()?);
+        self.result_files.push((path.to_owned(), Some(file)));
+        while let Some(frame) = lines.next_frame()? {
+            let Frame::Line(line) = frame else {
+                self.summary.malformed += 1;
+                self.note(&name, frame.number(), "result line too long".into());
+                continue;
+            };
+            if line.is_blank() {
+                continue;
+            }
+            let keys = std::str::from_utf8(line.bytes())
+                .map_err(|_| "not UTF-8".to_owned())
+                .and_then(|text| result_keys(text).map_err(|e| e.to_string()));
+            let keys = match keys {
+                Ok(keys) => keys,
+                Err(why) => {
+                    self.summary.malformed += 1;
+                    let truncated = !line.newline();
+                    let message = if truncated {
+                        format!("last line cut short (an interrupted download?): {why}")
+                    } else {
+                        format!("not a JSON object: {why}")
+                    };
+                    self.note(&name, line.number(), message);
+                    continue;
+                }
+            };
+            let Some(id) = keys.request_id else {
+                self.summary.malformed += 1;
+                self.note(&name, line.number(), "no string request_id".into());
+                continue;
+            };
+            let Some(index) = self.lookup(IdSet::hash(&id), &id) else {
+                self.summary.unknown += 1;
+                unknown.write_all(line.bytes())?;
+                unknown.write_all(b"\n")?;
+                continue;
+            };
+            let candidate = Best {
+                file: file_index,
+                offset: line.offset(),
+                len: line.bytes().len() as u32,
+                class: StatusClass::of(keys.status.as_deref().unwrap_or("")),
+                time: keys
+                    .updated_at
+                    .as_deref()
+                    .and_then(instant)
+                    .unwrap_or(i64::MIN),
+            };
+            let request = &mut self.requests[index];
+            match &request.best {
+                None => request.best = Some(candidate),
+                Some(best) => {
+                    self.summary.duplicates += 1;
+                    if candidate.beats(best) {
+                        request.best = Some(candidate);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, key: IdKey, id: &str) -> Option<usize> {
+        let index = self.index.get_hash(key)? as usize;
+        let r = &self.requests[index];
+        // The hash has 96 bits; the arena settles it.
+        (self.id(r) == id).then_some(index)
+    }
+
+    fn id(&self, r: &Request) -> &str {
+        &self.ids[r.id_start as usize..(r.id_start + r.id_len) as usize]
+    }
+
+    /// Writes one merged line per request, in request order, and returns the
+    /// figures. Each winner is read again from its result file.
+    pub fn write_merged(&mut self, out: &mut dyn Write) -> io::Result<MergeSummary> {
+        let mut summary = self.summary.clone();
+        let mut buf = Vec::new();
+        let mut line = Vec::with_capacity(1024);
+        for i in 0..self.requests.len() {
+            let r = self.requests[i];
+            line.clear();
+            line.extend_from_slice(b"{\"request_id\":");
+            serde_json::to_writer(&mut line, self.id(&r))?;
+            match r.best {
+                None => {
+                    summary.missing += 1;
+                    line.extend_from_slice(b",\"status\":\"MISSING\",\"error\":null,\"response\":null,\"updated_at\":null");
+                }
+                Some(best) => {
+                    match best.class {
+                        StatusClass::Completed => summary.completed += 1,
+                        StatusClass::Failed => summary.failed += 1,
+                        StatusClass::Rejected => summary.rejected += 1,
+                        StatusClass::Other => summary.other += 1,
+                    }
+                    self.read_result(best, &mut buf)?;
+                    let text = std::str::from_utf8(&buf).map_err(io::Error::other)?;
+                    write_result_fields(text, &mut line)?;
+                }
+            }
+            line.extend_from_slice(b",\"source\":{\"file\":");
+            serde_json::to_writer(&mut line, &self.request_files[r.file as usize])?;
+            line.extend_from_slice(format!(",\"line\":{}}}}}\n", r.line).as_bytes());
+            out.write_all(&line)?;
+        }
+        Ok(summary)
+    }
+
+    fn read_result(&mut self, best: Best, buf: &mut Vec<u8>) -> io::Result<()> {
+        let (path, file) = &mut self.result_files[best.file as usize];
+        if file.is_none() {
+            *file = Some(File::open(&*path)?);
+        }
+        buf.resize(best.len as usize, 0);
+        file.as_ref()
+            .expect("opened above")
+            .read_exact_at(buf, best.offset)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: read again: {e}", path.display())))
+    }
+
+    /// The figures so far (final after [`Merger::write_merged`]).
+    pub fn summary(&self) -> &MergeSummary {
+        &self.summary
+    }
+
+    /// The requests not `COMPLETED` (failed, rejected, other, missing), in
+    /// request order, as (request file index, byte offset, length): where
+    /// their original lines stand, for a retry set.
+    pub fn retry_lines(&self) -> impl Iterator<Item = (&str, u64, u32)> + '_ {
+        self.requests
+            .iter()
+            .filter(|r| !matches!(r.best, Some(b) if b.class == StatusClass::Completed))
+            .map(|r| {
+                (
+                    self.request_files[r.file as usize].as_str(),
+                    r.offset,
+                    r.len,
+                )
+            })
+    }
+}
+
+/// The output fields of a result line: `status`, `error` and `response` as
+/// raw JSON, `updated_at`; absent ones as `null`.
+fn write_result_fields(text: &str, out: &mut Vec<u8>) -> io::Result<()> {
+    struct V;
+    #[derive(Default)]
+    struct Fields<'a> {
+        status: Option<&'a RawValue>,
+        error: Option<&'a RawValue>,
+        response: Option<&'a RawValue>,
+        updated_at: Option<&'a RawValue>,
+    }
+    impl<'de> Visitor<'de> for V {
+        type Value = Fields<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut f = Fields::default();
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                let slot = match key.as_ref() {
+                    "status" => &mut f.status,
+                    "error" => &mut f.error,
+                    "response" => &mut f.response,
+                    "updated_at" | "updatedAt" => &mut f.updated_at,
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                };
+                let value = map.next_value::<&'de RawValue>()?;
+                if slot.is_none() {
+                    *slot = Some(value);
+                }
+            }
+            Ok(f)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let f = de.deserialize_map(V).map_err(io::Error::other)?;
+    fn raw(v: Option<&RawValue>) -> &str {
+        v.map_or("null", RawValue::get)
+    }
+    // A status that is not a string is no status: kept as "" (class other).
+    let status = f
+        .status
+        .map(RawValue::get)
+        .filter(|s| s.starts_with('"'))
+        .unwrap_or("\"\"");
+    let updated = f
+        .updated_at
+        .map(RawValue::get)
+        .filter(|s| s.starts_with('"'))
+        .unwrap_or("null");
+    for (key, value) in [
+        ("status", status),
+        ("error", raw(f.error)),
+        ("response", raw(f.response)),
+        ("updated_at", updated),
+    ] {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(value.as_bytes());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy() {
+        let b = |class, time, file, offset| Best {
+            file,
+            offset,
+            len: 1,
+            class,
+            time,
+        };
+        use StatusClass::*;
+        // COMPLETED beats anything else, whatever the times.
+        assert!(b(Completed, 1, 0, 0).beats(&b(Failed, 9, 1, 9)));
+        assert!(!b(Failed, 9, 1, 9).beats(&b(Completed, 1, 0, 0)));
+        // Same class: the later time.
+        assert!(b(Failed, 5, 0, 0).beats(&b(Other, 4, 1, 0)));
+        // A missing time is the earliest.
+        assert!(b(Failed, 0, 0, 0).beats(&b(Failed, i64::MIN, 1, 0)));
+        // Ties: the later file, then the later line.
+        assert!(b(Completed, 5, 1, 0).beats(&b(Completed, 5, 0, 9)));
+        assert!(b(Completed, 5, 1, 7).beats(&b(Completed, 5, 1, 3)));
+    }
+
+    #[test]
+    fn liberal_keys() {
+        let k = result_keys(
+            r#"{"requestId":"a","status":7,"updatedAt":"2024-01-15T10:35:00Z","x":[1,{"y":2}]}"#,
+        )
+        .unwrap();
+        assert_eq!(k.request_id.as_deref(), Some("a"));
+        assert_eq!(k.status, None);
+        assert_eq!(instant(&k.updated_at.unwrap()), Some(1_705_314_900_000));
+        assert!(result_keys("[1]").is_err());
+        assert!(result_keys(r#"{"request_id":"a""#).is_err());
+        assert_eq!(
+            instant("2024-01-15T11:35:00+01:00"),
+            instant("2024-01-15T10:35:00Z")
+        );
+    }
+}
