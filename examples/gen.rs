@@ -73,7 +73,10 @@ fn outputs(args: &Args, requests: &std::path::Path) -> io::Result<()> {
     let mut files = (1..=args.files.max(1))
         .map(|i| {
             let path = args.out_dir.join(format!("output-{i:05}.jsonl"));
-            Ok(BufWriter::with_capacity(16 * 1024, std::fs::File::create(path)?))
+            Ok(BufWriter::with_capacity(
+                16 * 1024,
+                std::fs::File::create(path)?,
+            ))
         })
         .collect::<io::Result<Vec<_>>>()?;
     let shape = syncbatch::generate::OutputShape {
@@ -86,7 +89,9 @@ fn outputs(args: &Args, requests: &std::path::Path) -> io::Result<()> {
     let mut result = Ok(());
     syncbatch::generate::fabricate_outputs(&ids, args.seed, &shape, |file, line| {
         if result.is_ok() {
-            result = files[file].write_all(line).and_then(|()| files[file].write_all(b"\n"));
+            result = files[file]
+                .write_all(line)
+                .and_then(|()| files[file].write_all(b"\n"));
         }
     });
     result?;

@@ -178,3 +178,49 @@ pub fn split(data: &[u8]) {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// The merger over any result-file bytes, for requests `r0` to `r7`: it
+/// never fails on the bytes, writes every request once, in order, as a JSON
+/// object, and its figures add up.
+pub fn merge(data: &[u8]) {
+    use crate::merge::Merger;
+    thread_local! {
+        static PATH: std::path::PathBuf = std::env::temp_dir()
+            .join(format!("syncbatch-fuzz-merge-{}-{:?}", std::process::id(), std::thread::current().id()));
+    }
+    let path = PATH.with(|p| p.clone());
+    std::fs::write(&path, data).expect("a temporary file");
+    let requests: String = (0..8)
+        .map(|i| {
+            format!("{{\"request_id\":\"r{i}\",\"endpoint\":\"/v2/generate\",\"payload\":{{}}}}\n")
+        })
+        .collect();
+    let mut m = Merger::new();
+    m.add_requests("requests", requests.as_bytes())
+        .expect("memory");
+    let mut unknown = Vec::new();
+    m.add_results(&path, &mut unknown)
+        .expect("the file was just written");
+    let mut out = Vec::new();
+    let s = m
+        .write_merged(&mut out)
+        .expect("a line read again is the line indexed");
+    let text = std::str::from_utf8(&out).expect("merged output is UTF-8");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each merged line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 8);
+    for (i, v) in lines.iter().enumerate() {
+        assert_eq!(v["request_id"], format!("r{i}"));
+        assert_eq!(v["source"]["line"], i + 1);
+    }
+    assert_eq!(
+        s.completed + s.failed + s.rejected + s.other + s.missing,
+        s.requests
+    );
+    assert_eq!(
+        unknown.iter().filter(|&&b| b == b'\n').count() as u64,
+        s.unknown
+    );
+}

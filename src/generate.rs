@@ -402,7 +402,12 @@ const ERRORS: &[&str] = &[
 /// missing and some unknown ids, shuffled and spread over `shape.files` files.
 /// Calls `line(file, bytes)` for each line (no newline), in the order to write.
 /// Deterministic for a seed.
-pub fn fabricate_outputs(ids: &[String], seed: u64, shape: &OutputShape, mut line: impl FnMut(usize, &[u8])) {
+pub fn fabricate_outputs(
+    ids: &[String],
+    seed: u64,
+    shape: &OutputShape,
+    mut line: impl FnMut(usize, &[u8]),
+) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // (index into ids, or none for an unknown id), then shuffled.
     let mut plan: Vec<Option<u32>> = Vec::with_capacity(ids.len() + ids.len() / 10);
@@ -443,7 +448,11 @@ fn output_line(rng: &mut ChaCha8Rng, id: &str, shape: &OutputShape, out: &mut Ve
     let camel = rng.gen_bool(shape.camel_case.clamp(0.0, 1.0));
     let minute: u32 = rng.gen_range(0..60);
     let second: u32 = rng.gen_range(0..60);
-    let updated = format!("2026-11-2{}T1{}:{minute:02}:{second:02}Z", rng.gen_range(0..8), rng.gen_range(0..10));
+    let updated = format!(
+        "2026-11-2{}T1{}:{minute:02}:{second:02}Z",
+        rng.gen_range(0..8),
+        rng.gen_range(0..10)
+    );
     let gen_id = format!(
         "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
         rng.gen::<u32>(),
@@ -477,7 +486,11 @@ fn output_line(rng: &mut ChaCha8Rng, id: &str, shape: &OutputShape, out: &mut Ve
     } else {
         "null".to_owned()
     };
-    let (id_key, time_key) = if camel { ("requestId", "updatedAt") } else { ("request_id", "updated_at") };
+    let (id_key, time_key) = if camel {
+        ("requestId", "updatedAt")
+    } else {
+        ("request_id", "updated_at")
+    };
     out.extend_from_slice(
         format!(
             "{{\"{id_key}\":\"{id}\",\"endpoint\":\"/v2/generate\",\"payload\":{{}},\"status\":\"{status}\",\"error\":{error},\"response\":{response},\"{time_key}\":\"{updated}\"}}"

@@ -38,6 +38,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;

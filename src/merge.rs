@@ -270,7 +270,7 @@ pub struct Merger {
     ids: String,
     requests: Vec<Request>,
     request_files: Vec<String>,
-    result_files: Vec<(PathBuf, Option<File>)>,
+    result_files: Vec<(PathBuf, File)>,
     summary: MergeSummary,
     notes: Vec<Note>,
     notes_dropped: u64,
@@ -319,30 +319,29 @@ impl Merger {
 
     /// Reads one request file. Lines without a string `request_id` are
     /// noted and skipped; an id given twice keeps its first place and is
-    /// noted. `O(file)`; about 40 bytes of index a request.
-    pub fn add_requests<R: Read>(&mut self, name: &str, reader: R) -> io::Result<()> {
+    /// noted. `O(file)`; about 40 bytes of index a request. Framing and
+    /// parsing run on a second thread.
+    pub fn add_requests<R: Read + Send>(&mut self, name: &str, reader: R) -> io::Result<()> {
         let file = self.request_files.len() as u32;
         self.request_files.push(name.to_owned());
-        let mut lines = LineReader::new(reader);
-        while let Some(frame) = lines.next_frame()? {
-            let Frame::Line(line) = frame else {
+        pipeline(reader, parse_request, |frame, parsed| {
+            let Frame::Line(line) = &frame else {
                 self.note(name, frame.number(), "request line too long to read".into());
-                continue;
+                return;
             };
-            if line.is_blank() {
-                continue;
-            }
-            let id = std::str::from_utf8(line.bytes()).ok().and_then(request_id);
-            let Some(id) = id else {
-                self.note(
-                    name,
-                    line.number(),
-                    "no string request_id: not a request".into(),
-                );
-                continue;
+            let Some((id_text, hash)) = parsed else {
+                if !line.is_blank() {
+                    self.note(
+                        name,
+                        line.number(),
+                        "no string request_id: not a request".into(),
+                    );
+                }
+                return;
             };
+            let id = id_text.get(line.bytes());
             let index = self.requests.len() as u64;
-            if let Some(first) = self.index.insert(&id, index) {
+            if let Some(first) = self.index.insert_hash(hash, index) {
                 let first = self.requests[first as usize];
                 let where_ = &self.request_files[first.file as usize];
                 let message = format!(
@@ -350,10 +349,10 @@ impl Merger {
                     first.line
                 );
                 self.note(name, line.number(), message);
-                continue;
+                return;
             }
             let id_start = self.ids.len() as u32;
-            self.ids.push_str(&id);
+            self.ids.push_str(id);
             self.requests.push(Request {
                 id_start,
                 id_len: id.len() as u32,
@@ -363,14 +362,15 @@ impl Merger {
                 len: line.bytes().len() as u32,
                 best: None,
             });
-        }
+        })?;
         self.summary.requests = self.requests.len() as u64;
         Ok(())
     }
 
     /// Reads one result file (a file: the winners are read from it again at
     /// the end). Unknown result lines are written to `unknown` as they are.
-    /// `O(file)`; keeps the file open.
+    /// `O(file)`; keeps the file open. Framing and parsing run on a second
+    /// thread.
     pub fn add_results(
         &mut self,
         path: &std::path::Path,
@@ -379,55 +379,51 @@ impl Merger {
         let name = path.display().to_string();
         let file_index = self.result_files.len() as u32;
         let file = File::open(path)?;
-        let mut lines = LineReader::new(file.try_clone()?);
-        self.result_files.push((path.to_owned(), Some(file)));
-        while let Some(frame) = lines.next_frame()? {
-            let Frame::Line(line) = frame else {
+        let reader = file.try_clone()?;
+        self.result_files.push((path.to_owned(), file));
+        let mut failed = Ok(());
+        pipeline(reader, parse_result, |frame, parsed| {
+            if failed.is_err() {
+                return;
+            }
+            let Frame::Line(line) = &frame else {
                 self.summary.malformed += 1;
                 self.note(&name, frame.number(), "result line too long".into());
-                continue;
+                return;
             };
-            if line.is_blank() {
-                continue;
-            }
-            let keys = std::str::from_utf8(line.bytes())
-                .map_err(|_| "not UTF-8".to_owned())
-                .and_then(|text| result_keys(text).map_err(|e| e.to_string()));
-            let keys = match keys {
-                Ok(keys) => keys,
-                Err(why) => {
+            let (id_text, hash, class, time) = match parsed {
+                Parsed::Blank => return,
+                Parsed::Malformed(why) => {
                     self.summary.malformed += 1;
-                    let truncated = !line.newline();
-                    let message = if truncated {
-                        format!("last line cut short (an interrupted download?): {why}")
+                    let message = if line.newline() {
+                        why
                     } else {
-                        format!("not a JSON object: {why}")
+                        format!("last line cut short (an interrupted download?): {why}")
                     };
                     self.note(&name, line.number(), message);
-                    continue;
+                    return;
                 }
+                Parsed::Keyed {
+                    id,
+                    hash,
+                    class,
+                    time,
+                } => (id, hash, class, time),
             };
-            let Some(id) = keys.request_id else {
-                self.summary.malformed += 1;
-                self.note(&name, line.number(), "no string request_id".into());
-                continue;
-            };
-            let Some(index) = self.lookup(IdSet::hash(&id), &id) else {
+            let id = id_text.get(line.bytes());
+            let Some(index) = self.lookup(hash, id) else {
                 self.summary.unknown += 1;
-                unknown.write_all(line.bytes())?;
-                unknown.write_all(b"\n")?;
-                continue;
+                failed = unknown
+                    .write_all(line.bytes())
+                    .and_then(|()| unknown.write_all(b"\n"));
+                return;
             };
             let candidate = Best {
                 file: file_index,
                 offset: line.offset(),
                 len: line.bytes().len() as u32,
-                class: StatusClass::of(keys.status.as_deref().unwrap_or("")),
-                time: keys
-                    .updated_at
-                    .as_deref()
-                    .and_then(instant)
-                    .unwrap_or(i64::MIN),
+                class,
+                time,
             };
             let request = &mut self.requests[index];
             match &request.best {
@@ -439,8 +435,8 @@ impl Merger {
                     }
                 }
             }
-        }
-        Ok(())
+        })?;
+        failed
     }
 
     fn lookup(&self, key: IdKey, id: &str) -> Option<usize> {
@@ -455,51 +451,79 @@ impl Merger {
     }
 
     /// Writes one merged line per request, in request order, and returns the
-    /// figures. Each winner is read again from its result file.
+    /// figures. Each winner is read again from its result file; a second
+    /// thread reads and formats while this one writes.
     pub fn write_merged(&mut self, out: &mut dyn Write) -> io::Result<MergeSummary> {
-        let mut summary = self.summary.clone();
-        let mut buf = Vec::new();
-        let mut line = Vec::with_capacity(1024);
-        for i in 0..self.requests.len() {
-            let r = self.requests[i];
-            line.clear();
-            line.extend_from_slice(b"{\"request_id\":");
-            serde_json::to_writer(&mut line, self.id(&r))?;
-            match r.best {
-                None => {
-                    summary.missing += 1;
-                    line.extend_from_slice(b",\"status\":\"MISSING\",\"error\":null,\"response\":null,\"updated_at\":null");
-                }
-                Some(best) => {
-                    match best.class {
-                        StatusClass::Completed => summary.completed += 1,
-                        StatusClass::Failed => summary.failed += 1,
-                        StatusClass::Rejected => summary.rejected += 1,
-                        StatusClass::Other => summary.other += 1,
+        const CHUNK: usize = 2048;
+        let this = &*self;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(move || {
+                let mut summary = this.summary.clone();
+                let mut buf = Vec::new();
+                for chunk in this.requests.chunks(CHUNK) {
+                    let mut text = Vec::with_capacity(CHUNK * 700);
+                    let made = chunk
+                        .iter()
+                        .try_for_each(|r| this.merged_line(r, &mut summary, &mut buf, &mut text));
+                    let stop = made.is_err();
+                    if tx.send(made.map(|()| text)).is_err() || stop {
+                        break;
                     }
-                    self.read_result(best, &mut buf)?;
-                    let text = std::str::from_utf8(&buf).map_err(io::Error::other)?;
-                    write_result_fields(text, &mut line)?;
+                }
+                summary
+            });
+            let mut result = Ok(());
+            for chunk in &rx {
+                if let Err(e) = chunk.and_then(|text| out.write_all(&text)) {
+                    result = Err(e);
+                    break;
                 }
             }
-            line.extend_from_slice(b",\"source\":{\"file\":");
-            serde_json::to_writer(&mut line, &self.request_files[r.file as usize])?;
-            line.extend_from_slice(format!(",\"line\":{}}}}}\n", r.line).as_bytes());
-            out.write_all(&line)?;
-        }
-        Ok(summary)
+            drop(rx);
+            let summary = worker.join().expect("the merge worker does not panic");
+            result.map(|()| summary)
+        })
     }
 
-    fn read_result(&mut self, best: Best, buf: &mut Vec<u8>) -> io::Result<()> {
-        let (path, file) = &mut self.result_files[best.file as usize];
-        if file.is_none() {
-            *file = Some(File::open(&*path)?);
+    fn merged_line(
+        &self,
+        r: &Request,
+        summary: &mut MergeSummary,
+        buf: &mut Vec<u8>,
+        line: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        line.extend_from_slice(b"{\"request_id\":");
+        serde_json::to_writer(&mut *line, self.id(r))?;
+        match r.best {
+            None => {
+                summary.missing += 1;
+                line.extend_from_slice(
+                    b",\"status\":\"MISSING\",\"error\":null,\"response\":null,\"updated_at\":null",
+                );
+            }
+            Some(best) => {
+                match best.class {
+                    StatusClass::Completed => summary.completed += 1,
+                    StatusClass::Failed => summary.failed += 1,
+                    StatusClass::Rejected => summary.rejected += 1,
+                    StatusClass::Other => summary.other += 1,
+                }
+                let (path, file) = &self.result_files[best.file as usize];
+                buf.resize(best.len as usize, 0);
+                file.read_exact_at(buf, best.offset).map_err(|e| {
+                    io::Error::new(e.kind(), format!("{}: read again: {e}", path.display()))
+                })?;
+                let text = std::str::from_utf8(buf).map_err(io::Error::other)?;
+                write_result_fields(text, line)?;
+            }
         }
-        buf.resize(best.len as usize, 0);
-        file.as_ref()
-            .expect("opened above")
-            .read_exact_at(buf, best.offset)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: read again: {e}", path.display())))
+        line.extend_from_slice(b",\"source\":{\"file\":");
+        serde_json::to_writer(&mut *line, &self.request_files[r.file as usize])?;
+        line.extend_from_slice(b",\"line\":");
+        line.extend_from_slice(r.line.to_string().as_bytes());
+        line.extend_from_slice(b"}}\n");
+        Ok(())
     }
 
     /// The figures so far (final after [`Merger::write_merged`]).
@@ -522,6 +546,132 @@ impl Merger {
                 )
             })
     }
+}
+
+/// Where an id stands: a span of its line, or its own text when escaped.
+enum IdText {
+    Span(u32, u32),
+    Owned(String),
+}
+
+impl IdText {
+    /// A span when `id` is borrowed from `line` (no escapes), else a copy.
+    fn of(id: &str, line: &str) -> IdText {
+        let (start, end) = (line.as_ptr() as usize, line.as_ptr() as usize + line.len());
+        let at = id.as_ptr() as usize;
+        if at >= start && at + id.len() <= end {
+            IdText::Span((at - start) as u32, id.len() as u32)
+        } else {
+            IdText::Owned(id.to_owned())
+        }
+    }
+
+    fn get<'a>(&'a self, line: &'a [u8]) -> &'a str {
+        match self {
+            IdText::Span(start, len) => {
+                std::str::from_utf8(&line[*start as usize..(*start + *len) as usize])
+                    .expect("a parsed string")
+            }
+            IdText::Owned(s) => s,
+        }
+    }
+}
+
+/// A request line, parsed off the main thread: its id and the id's hash.
+fn parse_request(frame: &Frame) -> Option<(IdText, IdKey)> {
+    let Frame::Line(line) = frame else {
+        return None;
+    };
+    let text = std::str::from_utf8(line.bytes()).ok()?;
+    let id = request_id(text)?;
+    Some((IdText::of(&id, text), IdSet::hash(&id)))
+}
+
+/// A result line, parsed off the main thread.
+enum Parsed {
+    Blank,
+    Malformed(String),
+    Keyed {
+        id: IdText,
+        hash: IdKey,
+        class: StatusClass,
+        time: i64,
+    },
+}
+
+fn parse_result(frame: &Frame) -> Parsed {
+    let Frame::Line(line) = frame else {
+        return Parsed::Malformed("too long".into());
+    };
+    if line.is_blank() {
+        return Parsed::Blank;
+    }
+    let Ok(text) = std::str::from_utf8(line.bytes()) else {
+        return Parsed::Malformed("not UTF-8".into());
+    };
+    let keys = match result_keys(text) {
+        Ok(keys) => keys,
+        Err(e) => return Parsed::Malformed(format!("not a JSON object: {e}")),
+    };
+    let Some(id) = keys.request_id else {
+        return Parsed::Malformed("no string request_id".into());
+    };
+    Parsed::Keyed {
+        hash: IdSet::hash(&id),
+        id: IdText::of(&id, text),
+        class: StatusClass::of(keys.status.as_deref().unwrap_or("")),
+        time: keys
+            .updated_at
+            .as_deref()
+            .and_then(instant)
+            .unwrap_or(i64::MIN),
+    }
+}
+
+/// Frames `reader` and runs `parse` on each frame on a second thread, and
+/// `each` on this one, in order. Chunks of 512 frames through a short queue.
+fn pipeline<R, T, P, F>(reader: R, parse: P, mut each: F) -> io::Result<()>
+where
+    R: Read + Send,
+    T: Send,
+    P: Fn(&Frame) -> T + Send,
+    F: FnMut(Frame, T),
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<(Frame, T)>>>(4);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut lines = LineReader::new(reader);
+            loop {
+                let mut chunk = Vec::with_capacity(512);
+                let mut end = false;
+                while chunk.len() < 512 {
+                    match lines.next_frame() {
+                        Ok(Some(frame)) => {
+                            let parsed = parse(&frame);
+                            chunk.push((frame, parsed));
+                        }
+                        Ok(None) => {
+                            end = true;
+                            break;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                if tx.send(Ok(chunk)).is_err() || end {
+                    return;
+                }
+            }
+        });
+        for chunk in &rx {
+            for (frame, parsed) in chunk? {
+                each(frame, parsed);
+            }
+        }
+        Ok(())
+    })
 }
 
 /// The output fields of a result line: `status`, `error` and `response` as

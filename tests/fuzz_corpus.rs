@@ -38,3 +38,8 @@ fn validate_corpus() {
 fn split_corpus() {
     replay("split", syncbatch::fuzzing::split);
 }
+
+#[test]
+fn merge_corpus() {
+    replay("merge", syncbatch::fuzzing::merge);
+}

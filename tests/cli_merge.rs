@@ -1,0 +1,433 @@
+//! `syncbatch merge`, run as a user runs it: each liberal-reading case, each
+//! duplicate-policy case, the retry set, and split -> outputs -> merge.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_syncbatch")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("syncbatch-cli-merge-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn requests(dir: &Path, ids: &[&str]) -> PathBuf {
+    let path = dir.join("requests.jsonl");
+    let body: String = ids
+        .iter()
+        .map(|id| format!("{}\n", json!({"request_id": id, "endpoint": "/v2/generate", "payload": {"model": "lipsync-2"}})))
+        .collect();
+    fs::write(&path, body).unwrap();
+    path
+}
+
+/// Merges `results` (one string per file) for `ids`; returns the merged
+/// lines by id, the summary, and the process output.
+fn merge_case(
+    name: &str,
+    ids: &[&str],
+    results: &[&str],
+    extra: &[&str],
+) -> (Vec<Value>, Value, Output) {
+    let dir = scratch(name);
+    let req = requests(&dir, ids);
+    let mut args = vec![
+        "merge".to_owned(),
+        "--requests".into(),
+        p(&req).into(),
+        "--results".into(),
+    ];
+    for (i, body) in results.iter().enumerate() {
+        let path = dir.join(format!("output-{i}.jsonl"));
+        fs::write(&path, body).unwrap();
+        args.push(p(&path).to_owned());
+    }
+    let out = dir.join("merged.jsonl");
+    let summary = dir.join("summary.json");
+    args.extend([
+        "--out".into(),
+        p(&out).into(),
+        "--summary".into(),
+        p(&summary).into(),
+    ]);
+    args.extend(extra.iter().map(|s| s.replace("{dir}", p(&dir))));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run(&args);
+    let merged = fs::read_to_string(&out)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = fs::read_to_string(&summary)
+        .map(|s| serde_json::from_str(&s).unwrap())
+        .unwrap_or(Value::Null);
+    (merged, summary, o)
+}
+
+#[test]
+fn liberal_reading() {
+    let results = concat!(
+        // camelCase keys
+        r#"{"requestId":"a","status":"COMPLETED","error":null,"response":{"id":"g-a"},"updatedAt":"2024-01-15T10:35:00Z"}"#,
+        "\n",
+        // error as a bare string, no response key
+        r#"{"request_id":"b","status":"FAILED","error":"out of credits","updated_at":"2024-01-15T10:35:00Z"}"#,
+        "\n",
+        // no error key, an unknown status kept verbatim
+        r#"{"request_id":"c","status":"TIMED_OUT","response":null}"#,
+        "\n",
+        // not JSON, and an object with no string id: malformed
+        "garbage\n",
+        r#"{"request_id":7,"status":"COMPLETED"}"#,
+        "\n",
+        // an id no request has
+        r#"{"request_id":"zzz","status":"COMPLETED"}"#,
+        "\n",
+        // the last line cut short, as by an interrupted download
+        r#"{"request_id":"d","status":"COMPL"#,
+    );
+    let (merged, s, o) = merge_case(
+        "liberal",
+        &["a", "b", "c", "d"],
+        &[results],
+        &["--unknown", "{dir}/unknown.jsonl"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(merged[0]["status"], "COMPLETED");
+    assert_eq!(merged[0]["response"], json!({"id": "g-a"}));
+    assert_eq!(merged[0]["updated_at"], "2024-01-15T10:35:00Z");
+    assert_eq!(merged[1]["error"], "out of credits");
+    assert_eq!(merged[1]["response"], Value::Null);
+    assert_eq!(merged[2]["status"], "TIMED_OUT");
+    assert_eq!(merged[2]["error"], Value::Null);
+    assert_eq!(merged[3]["status"], "MISSING");
+    assert_eq!(
+        merged[3]["source"],
+        json!({"file": merged[3]["source"]["file"], "line": 4})
+    );
+    assert_eq!(
+        s,
+        json!({"requests":4,"completed":1,"failed":1,"rejected":0,"other":1,"missing":1,"duplicates":0,"unknown":1,"malformed":3})
+    );
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains("output-0.jsonl:7: last line cut short"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("output-0.jsonl:4: not a JSON object"),
+        "{stderr}"
+    );
+    for row in ["requests", "completed", "malformed"] {
+        assert!(
+            stderr.lines().any(|l| l.trim_start().starts_with(row)),
+            "no {row} row: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn error_and_response_bytes_pass_through_unchanged() {
+    let line = r#"{"request_id":"a","status":"FAILED","error":{ "code" : "X",  "message":"é\u00e9" },"response":{"b":1.50,"a":[ 1 ]},"updated_at":"2026-01-01T00:00:00Z"}"#;
+    let dir = scratch("bytes");
+    let req = requests(&dir, &["a"]);
+    let res = dir.join("out.jsonl");
+    fs::write(&res, format!("{line}\n")).unwrap();
+    let out = dir.join("merged.jsonl");
+    let o = run(&[
+        "merge",
+        "--requests",
+        p(&req),
+        "--results",
+        p(&res),
+        "--out",
+        p(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let merged = fs::read_to_string(&out).unwrap();
+    assert!(
+        merged.contains(r#""error":{ "code" : "X",  "message":"é\u00e9" }"#),
+        "{merged}"
+    );
+    assert!(
+        merged.contains(r#""response":{"b":1.50,"a":[ 1 ]}"#),
+        "{merged}"
+    );
+}
+
+fn one(status: &str, time: Option<&str>, tag: &str) -> String {
+    let mut v =
+        json!({"request_id": "a", "status": status, "error": null, "response": {"tag": tag}});
+    if let Some(t) = time {
+        v["updated_at"] = json!(t);
+    }
+    format!("{v}\n")
+}
+
+#[test]
+fn duplicate_policy() {
+    let tag = |results: &[String]| {
+        let refs: Vec<&str> = results.iter().map(String::as_str).collect();
+        let (merged, s, o) = merge_case("dups", &["a"], &refs, &[]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        assert_eq!(
+            s["duplicates"],
+            results.iter().map(|r| r.lines().count()).sum::<usize>() - 1
+        );
+        merged[0]["response"]["tag"].as_str().unwrap().to_owned()
+    };
+    let t1 = Some("2026-01-01T00:00:01Z");
+    let t9 = Some("2026-01-01T00:00:09Z");
+    // COMPLETED wins over a later FAILED, in either file order.
+    assert_eq!(
+        tag(&[one("COMPLETED", t1, "done"), one("FAILED", t9, "failed")]),
+        "done"
+    );
+    assert_eq!(
+        tag(&[one("FAILED", t9, "failed"), one("COMPLETED", t1, "done")]),
+        "done"
+    );
+    // Both not COMPLETED: the later time, compared as instants.
+    assert_eq!(
+        tag(&[one("FAILED", t9, "late"), one("REJECTED", t1, "early")]),
+        "late"
+    );
+    assert_eq!(
+        tag(&[
+            one("FAILED", Some("2026-01-01T01:00:05+01:00"), "early"),
+            one("FAILED", t9, "late")
+        ]),
+        "late"
+    );
+    // Both COMPLETED: the later time.
+    assert_eq!(
+        tag(&[one("COMPLETED", t9, "late"), one("COMPLETED", t1, "early")]),
+        "late"
+    );
+    // A missing time is the earliest.
+    assert_eq!(
+        tag(&[one("FAILED", t1, "timed"), one("FAILED", None, "untimed")]),
+        "timed"
+    );
+    // A tie: the file given later, then the later line.
+    assert_eq!(
+        tag(&[one("FAILED", t1, "first"), one("FAILED", t1, "second")]),
+        "second"
+    );
+    assert_eq!(
+        tag(&[one("FAILED", t1, "line1") + &one("FAILED", t1, "line2")]),
+        "line2"
+    );
+}
+
+#[test]
+fn strict_and_unknown() {
+    let results = format!(
+        "{}{}",
+        one("COMPLETED", None, "x"),
+        r#"{"request_id":"other","status":"COMPLETED"}"#
+    );
+    let (_, s, o) = merge_case(
+        "strict",
+        &["a", "b"],
+        &[&results],
+        &["--strict", "--unknown", "{dir}/unknown.jsonl"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        (s["missing"].as_u64(), s["unknown"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let (_, _, o) = merge_case(
+        "lax",
+        &["a"],
+        &[&one("COMPLETED", None, "x")],
+        &["--strict"],
+    );
+    assert_eq!(o.status.code(), Some(0));
+}
+
+fn validate_ok(file: &Path) {
+    let o = run(&["validate", "--format", "json", p(file)]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}: {}",
+        file.display(),
+        text(&o.stdout)
+    );
+}
+
+#[test]
+fn split_then_outputs_then_merge_gives_every_request_in_order() {
+    let dir = scratch("chain");
+    let input = dir.join("input.jsonl");
+    fs::write(&input, syncbatch::generate::records(31, 1234)).unwrap();
+    let batches = dir.join("batches");
+    let o = run(&["split", "--out", p(&batches), p(&input)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let mut batch_files: Vec<PathBuf> = fs::read_dir(&batches)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("batch-")
+        })
+        .collect();
+    batch_files.sort();
+    // Outputs fabricated for every batch, shuffled over 7 files.
+    let mut ids = Vec::new();
+    for b in &batch_files {
+        for line in fs::read_to_string(b).unwrap().lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            ids.push(v["request_id"].as_str().unwrap().to_owned());
+        }
+    }
+    let results = dir.join("results");
+    fs::create_dir_all(&results).unwrap();
+    let mut bodies = vec![String::new(); 7];
+    let shape = syncbatch::generate::OutputShape {
+        files: 7,
+        ..Default::default()
+    };
+    syncbatch::generate::fabricate_outputs(&ids, 5, &shape, |f, line| {
+        bodies[f].push_str(std::str::from_utf8(line).unwrap());
+        bodies[f].push('\n');
+    });
+    let mut args = vec!["merge".to_owned(), "--requests".into()];
+    args.extend(batch_files.iter().map(|b| p(b).to_owned()));
+    args.push("--results".into());
+    for (i, body) in bodies.iter().enumerate() {
+        let path = results.join(format!("output-{i}.jsonl"));
+        fs::write(&path, body).unwrap();
+        args.push(p(&path).to_owned());
+    }
+    let merged = dir.join("merged.jsonl");
+    let retry = dir.join("retry");
+    args.extend([
+        "--out".into(),
+        p(&merged).into(),
+        "--retry-dir".into(),
+        p(&retry).into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    // Every request, once, in the input's order.
+    let original: Vec<String> = fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["request_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let merged_lines: Vec<Value> = fs::read_to_string(&merged)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let merged_ids: Vec<&str> = merged_lines
+        .iter()
+        .map(|v| v["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(merged_ids, original);
+    // Each row names where its request stands.
+    assert_eq!(merged_lines[0]["source"]["line"], 1);
+    assert!(merged_lines[0]["source"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("batch-00001.jsonl"));
+    // The retry set: compliant batch files holding exactly the requests not COMPLETED.
+    let not_done: Vec<&str> = merged_lines
+        .iter()
+        .filter(|v| v["status"] != "COMPLETED")
+        .map(|v| v["request_id"].as_str().unwrap())
+        .collect();
+    let mut retried = Vec::new();
+    let mut retry_files: Vec<PathBuf> = fs::read_dir(&retry)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    retry_files.sort();
+    for f in retry_files.iter().filter(|f| {
+        f.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("batch-")
+    }) {
+        validate_ok(f);
+        for line in fs::read_to_string(f).unwrap().lines() {
+            retried.push(
+                serde_json::from_str::<Value>(line).unwrap()["request_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+    }
+    assert_eq!(retried, not_done);
+    assert!(!not_done.is_empty());
+}
+
+#[test]
+fn a_small_retry_set_goes_to_the_undersized_file() {
+    let ids: Vec<String> = (0..30).map(|i| format!("r{i}")).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let results: String = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let status = if i % 10 == 0 { "FAILED" } else { "COMPLETED" };
+            format!("{}\n", json!({"request_id": id, "status": status}))
+        })
+        .collect();
+    let (_, s, o) = merge_case(
+        "small-retry",
+        &id_refs,
+        &[&results],
+        &["--retry-dir", "{dir}/retry"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(s["failed"], 3);
+    assert!(
+        text(&o.stderr).contains("retry-undersized.jsonl"),
+        "{}",
+        text(&o.stderr)
+    );
+    let dir = std::env::temp_dir().join(format!(
+        "syncbatch-cli-merge-{}-small-retry",
+        std::process::id()
+    ));
+    let undersized = fs::read_to_string(dir.join("retry/retry-undersized.jsonl")).unwrap();
+    assert_eq!(undersized.lines().count(), 3);
+    assert!(undersized.lines().next().unwrap().contains("\"r0\""));
+}
