@@ -23,6 +23,9 @@ fn instant(v: Option<&Value>) -> i128 {
         .map_or(i128::MIN, |t| t.unix_timestamp_nanos() / 1_000_000)
 }
 
+/// (COMPLETED, instant, file, line): the policy's order.
+type Rank = (bool, i128, usize, usize);
+
 /// The reference: (merged lines as values, figures).
 fn reference(request_ids: &[String], files: &[Vec<String>]) -> (Vec<Value>, MergeSummary) {
     let mut s = MergeSummary {
@@ -30,8 +33,7 @@ fn reference(request_ids: &[String], files: &[Vec<String>]) -> (Vec<Value>, Merg
         ..MergeSummary::default()
     };
     // id -> (key, line value)
-    let mut best: std::collections::HashMap<String, ((bool, i128, usize, usize), Value)> =
-        Default::default();
+    let mut best: std::collections::HashMap<String, (Rank, Value)> = Default::default();
     for (f, lines) in files.iter().enumerate() {
         for (l, text) in lines.iter().enumerate() {
             let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
