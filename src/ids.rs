@@ -68,6 +68,17 @@ impl IdSet {
         IdKey([h as u32, (h >> 32) as u32, (h >> 64) as u32])
     }
 
+    /// [`IdSet::hash`] and 32 more bits of the same 128-bit hash, for a
+    /// caller that keeps them beside its own entries to confirm a match
+    /// without the id's text (128 bits in all).
+    pub fn hash_and_check(id: &str) -> (IdKey, u32) {
+        let h = xxhash_rust::xxh3::xxh3_128(id.as_bytes());
+        (
+            IdKey([h as u32, (h >> 32) as u32, (h >> 64) as u32]),
+            (h >> 96) as u32,
+        )
+    }
+
     fn key(id: &str) -> IdKey {
         Self::hash(id)
     }

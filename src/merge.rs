@@ -103,6 +103,8 @@ impl fmt::Display for Note {
 /// Where a request stands, and the best result seen for it.
 #[derive(Clone, Copy, Debug)]
 struct Request {
+    /// Bits of the id's hash beyond those the index keys on.
+    check: u32,
     id_start: u32,
     id_len: u32,
     file: u32,
@@ -329,7 +331,7 @@ impl Merger {
                 self.note(name, frame.number(), "request line too long to read".into());
                 return;
             };
-            let Some((id_text, hash)) = parsed else {
+            let Some((id_text, hash, check)) = parsed else {
                 if !line.is_blank() {
                     self.note(
                         name,
@@ -354,6 +356,7 @@ impl Merger {
             let id_start = self.ids.len() as u32;
             self.ids.push_str(id);
             self.requests.push(Request {
+                check,
                 id_start,
                 id_len: id.len() as u32,
                 file,
@@ -391,7 +394,7 @@ impl Merger {
                 self.note(&name, frame.number(), "result line too long".into());
                 return;
             };
-            let (id_text, hash, class, time) = match parsed {
+            let (hash, check, class, time) = match parsed {
                 Parsed::Blank => return,
                 Parsed::Malformed(why) => {
                     self.summary.malformed += 1;
@@ -404,14 +407,13 @@ impl Merger {
                     return;
                 }
                 Parsed::Keyed {
-                    id,
                     hash,
+                    check,
                     class,
                     time,
-                } => (id, hash, class, time),
+                } => (hash, check, class, time),
             };
-            let id = id_text.get(line.bytes());
-            let Some(index) = self.lookup(hash, id) else {
+            let Some(index) = self.lookup(hash, check) else {
                 self.summary.unknown += 1;
                 failed = unknown
                     .write_all(line.bytes())
@@ -439,11 +441,12 @@ impl Merger {
         failed
     }
 
-    fn lookup(&self, key: IdKey, id: &str) -> Option<usize> {
+    /// The request with this id's hash: 96 bits find it, 32 more confirm
+    /// it (two ids agree on all 128 with odds near 2⁻¹²⁸ a pair), without
+    /// touching the id text.
+    fn lookup(&self, key: IdKey, check: u32) -> Option<usize> {
         let index = self.index.get_hash(key)? as usize;
-        let r = &self.requests[index];
-        // The hash has 96 bits; the arena settles it.
-        (self.id(r) == id).then_some(index)
+        (self.requests[index].check == check).then_some(index)
     }
 
     fn id(&self, r: &Request) -> &str {
@@ -455,33 +458,53 @@ impl Merger {
     /// thread reads and formats while this one writes.
     pub fn write_merged(&mut self, out: &mut dyn Write) -> io::Result<MergeSummary> {
         const CHUNK: usize = 2048;
+        /// Chunks go round-robin to this many formatting threads; this thread
+        /// writes them back in order.
+        const WORKERS: usize = 2;
         let this = &*self;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
+        let chunks = this.requests.len().div_ceil(CHUNK);
         std::thread::scope(|scope| {
-            let worker = scope.spawn(move || {
-                let mut summary = this.summary.clone();
-                let mut buf = Vec::new();
-                for chunk in this.requests.chunks(CHUNK) {
-                    let mut text = Vec::with_capacity(CHUNK * 700);
-                    let made = chunk
-                        .iter()
-                        .try_for_each(|r| this.merged_line(r, &mut summary, &mut buf, &mut text));
-                    let stop = made.is_err();
-                    if tx.send(made.map(|()| text)).is_err() || stop {
-                        break;
+            let mut queues = Vec::new();
+            let mut workers = Vec::new();
+            for w in 0..WORKERS {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
+                queues.push(rx);
+                workers.push(scope.spawn(move || {
+                    let mut counts = MergeSummary::default();
+                    let mut buf = Vec::new();
+                    for chunk in this.requests.chunks(CHUNK).skip(w).step_by(WORKERS) {
+                        let mut text = Vec::with_capacity(CHUNK * 700);
+                        let made = chunk.iter().try_for_each(|r| {
+                            this.merged_line(r, &mut counts, &mut buf, &mut text)
+                        });
+                        let stop = made.is_err();
+                        if tx.send(made.map(|()| text)).is_err() || stop {
+                            break;
+                        }
                     }
-                }
-                summary
-            });
+                    counts
+                }));
+            }
             let mut result = Ok(());
-            for chunk in &rx {
-                if let Err(e) = chunk.and_then(|text| out.write_all(&text)) {
+            for i in 0..chunks {
+                let next = queues[i % WORKERS]
+                    .recv()
+                    .unwrap_or_else(|_| Err(io::Error::other("a merge worker stopped")));
+                if let Err(e) = next.and_then(|text| out.write_all(&text)) {
                     result = Err(e);
                     break;
                 }
             }
-            drop(rx);
-            let summary = worker.join().expect("the merge worker does not panic");
+            drop(queues);
+            let mut summary = this.summary.clone();
+            for w in workers {
+                let c = w.join().expect("merge workers do not panic");
+                summary.completed += c.completed;
+                summary.failed += c.failed;
+                summary.rejected += c.rejected;
+                summary.other += c.other;
+                summary.missing += c.missing;
+            }
             result.map(|()| summary)
         })
     }
@@ -578,13 +601,14 @@ impl IdText {
 }
 
 /// A request line, parsed off the main thread: its id and the id's hash.
-fn parse_request(frame: &Frame) -> Option<(IdText, IdKey)> {
+fn parse_request(frame: &Frame) -> Option<(IdText, IdKey, u32)> {
     let Frame::Line(line) = frame else {
         return None;
     };
     let text = std::str::from_utf8(line.bytes()).ok()?;
     let id = request_id(text)?;
-    Some((IdText::of(&id, text), IdSet::hash(&id)))
+    let (hash, check) = IdSet::hash_and_check(&id);
+    Some((IdText::of(&id, text), hash, check))
 }
 
 /// A result line, parsed off the main thread.
@@ -592,8 +616,8 @@ enum Parsed {
     Blank,
     Malformed(String),
     Keyed {
-        id: IdText,
         hash: IdKey,
+        check: u32,
         class: StatusClass,
         time: i64,
     },
@@ -616,9 +640,10 @@ fn parse_result(frame: &Frame) -> Parsed {
     let Some(id) = keys.request_id else {
         return Parsed::Malformed("no string request_id".into());
     };
+    let (hash, check) = IdSet::hash_and_check(&id);
     Parsed::Keyed {
-        hash: IdSet::hash(&id),
-        id: IdText::of(&id, text),
+        hash,
+        check,
         class: StatusClass::of(keys.status.as_deref().unwrap_or("")),
         time: keys
             .updated_at
