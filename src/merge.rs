@@ -793,6 +793,47 @@ mod tests {
     }
 
     #[test]
+    fn pipeline_keeps_order_across_chunk_edges_and_reports_read_errors() {
+        for n in [0usize, 1, 511, 512, 513, 1024, 1537] {
+            let input: String = (0..n)
+                .map(|i| format!("{{\"request_id\":\"r{i}\"}}\n"))
+                .collect();
+            let mut seen = Vec::new();
+            pipeline(input.as_bytes(), parse_request, |frame, parsed| {
+                let (id, _, _) = parsed.expect("a request");
+                seen.push((frame.number(), id.get(frame_bytes(&frame)).to_owned()));
+            })
+            .unwrap();
+            let want: Vec<(u64, String)> =
+                (0..n).map(|i| (i as u64 + 1, format!("r{i}"))).collect();
+            assert_eq!(seen, want, "{n} lines");
+        }
+        struct FailsAfter(usize);
+        impl Read for FailsAfter {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("disk gone"));
+                }
+                self.0 -= 1;
+                let line = b"{\"request_id\":\"x\"}\n";
+                buf[..line.len()].copy_from_slice(line);
+                Ok(line.len())
+            }
+        }
+        for lines in [3, 600, 1100] {
+            let err = pipeline(FailsAfter(lines), parse_request, |_, _| {}).unwrap_err();
+            assert_eq!(err.to_string(), "disk gone");
+        }
+    }
+
+    fn frame_bytes(frame: &Frame) -> &[u8] {
+        match frame {
+            Frame::Line(l) => l.bytes(),
+            Frame::TooLong(_) => &[],
+        }
+    }
+
+    #[test]
     fn liberal_keys() {
         let k = result_keys(
             r#"{"requestId":"a","status":7,"updatedAt":"2024-01-15T10:35:00Z","x":[1,{"y":2}]}"#,
