@@ -9,7 +9,7 @@ use syncbatch::merge::{MergeSummary, Merger};
 use syncbatch::split::{DirSink, SplitError, SplitOptions, Splitter};
 
 use super::validate::LimitArgs;
-use super::{open, FAILURE, NOT_COMPLIANT, OK};
+use super::{open, progress, FAILURE, NOT_COMPLIANT, OK};
 
 /// Join batch output files back to the requests, keyed by request_id.
 #[derive(clap::Args, Debug)]
@@ -111,11 +111,21 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
         return Err("--retry-dir reads the request lines again: give --requests as files".into());
     }
     let mut merger = Merger::new();
+    // One bar over every input's bytes, advanced a file at a time.
+    let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let total: u64 = args
+        .requests
+        .iter()
+        .map(|r| size(Path::new(r)))
+        .sum::<u64>()
+        + args.results.iter().map(|r| size(r)).sum::<u64>();
+    let bar = progress(Some(total), "merge");
     for path in &args.requests {
         let input = open(path)?;
         merger
             .add_requests(&input.name, input.reader)
             .map_err(|e| format!("{}: {e}", input.name))?;
+        bar.inc(size(Path::new(path)));
     }
     let mut unknown = match &args.unknown {
         Some(path) => Some(Aside::create(path).map_err(|e| e.to_string())?),
@@ -129,7 +139,9 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
         merger
             .add_results(path, sink)
             .map_err(|e| format!("{}: {e}", path.display()))?;
+        bar.inc(size(path));
     }
+    bar.set_message("merge: writing");
     let summary = if args.out.as_os_str() == "-" {
         let stdout = io::stdout();
         let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
@@ -147,6 +159,7 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
         out.finish().map_err(|e| e.to_string())?;
         s
     };
+    bar.finish_and_clear();
     if let Some(aside) = unknown {
         aside.finish().map_err(|e| e.to_string())?;
     }
