@@ -625,6 +625,134 @@ impl<R: Read> Iterator for LineReader<R> {
     }
 }
 
+/// Frames `reader` and runs `parse` on every frame off the calling thread,
+/// then `each` on the calling thread, in stream order, until the end or until
+/// `each` returns false. Returns the stream position reached (the end of the
+/// last frame handed to `each`).
+///
+/// Three threads share the work: one frames and parses every other chunk of
+/// 512 frames, a second parses the chunks in between, and the caller's
+/// consumes them in order; short queues keep memory to a few chunks beyond
+/// the framer's. On a machine of two cores this lets parsing use the core the
+/// caller leaves idle. A read error ends the run and is returned.
+///
+/// ```
+/// use syncbatch::frame::{for_each_parsed, Framer};
+///
+/// let input = "a\nbb\nccc\n".repeat(1000);
+/// let mut lengths = Vec::new();
+/// let end = for_each_parsed(input.as_bytes(), Framer::new(), |f| f.len(), |_, len| {
+///     lengths.push(len);
+///     true
+/// })?;
+/// assert_eq!(lengths.len(), 3000);
+/// assert_eq!(&lengths[..3], &[1, 2, 3]);
+/// assert_eq!(end, input.len() as u64);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn for_each_parsed<R, T, P, F>(
+    reader: R,
+    framer: Framer,
+    parse: P,
+    mut each: F,
+) -> io::Result<u64>
+where
+    R: Read + Send,
+    T: Send,
+    P: Fn(&Frame) -> T + Sync,
+    F: FnMut(Frame, T) -> bool,
+{
+    const CHUNK: usize = 512;
+    type Parsed<T> = io::Result<Vec<(Frame, T)>>;
+    let parse_all = |frames: Vec<Frame>| -> Vec<(Frame, T)> {
+        frames
+            .into_iter()
+            .map(|frame| {
+                let parsed = parse(&frame);
+                (frame, parsed)
+            })
+            .collect()
+    };
+    let (tx_even, rx_even) = std::sync::mpsc::sync_channel::<Parsed<T>>(2);
+    let (tx_odd, rx_odd) = std::sync::mpsc::sync_channel::<Parsed<T>>(2);
+    let (tx_raw, rx_raw) = std::sync::mpsc::sync_channel::<io::Result<Vec<Frame>>>(2);
+    let parse_all = &parse_all;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for frames in rx_raw {
+                if tx_odd.send(frames.map(parse_all)).is_err() {
+                    return;
+                }
+            }
+        });
+        scope.spawn(move || {
+            let mut lines = LineReader::with_framer(reader, framer);
+            for n in 0usize.. {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                let mut end = false;
+                while chunk.len() < CHUNK {
+                    match lines.next_frame() {
+                        Ok(Some(frame)) => chunk.push(frame),
+                        Ok(None) => {
+                            end = true;
+                            break;
+                        }
+                        Err(e) => {
+                            // The error goes where the caller waits next.
+                            if n % 2 == 0 {
+                                let _ = tx_even.send(Err(e));
+                            } else {
+                                let _ = tx_raw.send(Err(e));
+                            }
+                            return;
+                        }
+                    }
+                }
+                // The last chunk is short (maybe empty): it tells the end.
+                let sent = if n % 2 == 0 {
+                    tx_even.send(Ok(parse_all(chunk))).is_ok()
+                } else {
+                    tx_raw.send(Ok(chunk)).is_ok()
+                };
+                if !sent || end {
+                    return;
+                }
+            }
+        });
+        let mut position = 0;
+        let mut result = Ok(());
+        'chunks: for n in 0usize.. {
+            let queue = if n % 2 == 0 { &rx_even } else { &rx_odd };
+            match queue.recv() {
+                Ok(Ok(chunk)) => {
+                    let last = chunk.len() < CHUNK;
+                    for (frame, parsed) in chunk {
+                        position = frame.end();
+                        if !each(frame, parsed) {
+                            break 'chunks;
+                        }
+                    }
+                    if last {
+                        break;
+                    }
+                }
+                Ok(Err(e)) => {
+                    result = Err(e);
+                    break;
+                }
+                Err(_) => {
+                    result = Err(io::Error::other("the framing thread stopped"));
+                    break;
+                }
+            }
+        }
+        // Dropping the queues stops the other threads wherever they are.
+        drop(rx_even);
+        drop(rx_odd);
+        result.map(|()| position)
+    })
+}
+
 #[cfg(feature = "async")]
 pub use self::async_io::{frame_stream, LineCodec};
 

@@ -32,7 +32,7 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::frame::{Frame, LineReader};
+use crate::frame::{for_each_parsed, Frame, Framer};
 use crate::ids::{IdKey, IdSet};
 
 /// How a result's status counts.
@@ -653,50 +653,20 @@ fn parse_result(frame: &Frame) -> Parsed {
     }
 }
 
-/// Frames `reader` and runs `parse` on each frame on a second thread, and
-/// `each` on this one, in order. Chunks of 512 frames through a short queue.
+/// Frames `reader` and parses off this thread ([`for_each_parsed`]); `each`
+/// sees every frame, in order.
 fn pipeline<R, T, P, F>(reader: R, parse: P, mut each: F) -> io::Result<()>
 where
     R: Read + Send,
     T: Send,
-    P: Fn(&Frame) -> T + Send,
+    P: Fn(&Frame) -> T + Sync,
     F: FnMut(Frame, T),
 {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<(Frame, T)>>>(4);
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut lines = LineReader::new(reader);
-            loop {
-                let mut chunk = Vec::with_capacity(512);
-                let mut end = false;
-                while chunk.len() < 512 {
-                    match lines.next_frame() {
-                        Ok(Some(frame)) => {
-                            let parsed = parse(&frame);
-                            chunk.push((frame, parsed));
-                        }
-                        Ok(None) => {
-                            end = true;
-                            break;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    }
-                }
-                if tx.send(Ok(chunk)).is_err() || end {
-                    return;
-                }
-            }
-        });
-        for chunk in &rx {
-            for (frame, parsed) in chunk? {
-                each(frame, parsed);
-            }
-        }
-        Ok(())
+    for_each_parsed(reader, Framer::new(), parse, |frame, parsed| {
+        each(frame, parsed);
+        true
     })
+    .map(|_| ())
 }
 
 /// The output fields of a result line: `status`, `error` and `response` as

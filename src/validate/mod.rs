@@ -485,23 +485,7 @@ impl Validator {
             // Checked on another thread: valid UTF-8, clean but for uniqueness.
             let id = std::str::from_utf8(&line[id_start as usize..(id_start + id_len) as usize])
                 .expect("a precheck keeps char boundaries");
-            let Some(first) = self.ids.insert_hash(id_hash, self.line_base + number) else {
-                id.clone_into(&mut self.last_id);
-                return Verdict::Valid;
-            };
-            let text = std::str::from_utf8(line).expect("prechecked as UTF-8");
-            let finding = self.duplicate_id(text, id, first);
-            out.push(Diagnostic {
-                request_id: Some(id.to_owned()),
-                path: finding.path,
-                ..diag(
-                    finding.severity,
-                    finding.code,
-                    finding.at.map(|a| a as u64 + 1),
-                    finding.message,
-                )
-            });
-            return Verdict::Invalid;
+            return self.clean_line(line, id, id_hash, (number, offset), out);
         }
         let text = match std::str::from_utf8(line) {
             Ok(text) => text,
@@ -517,23 +501,7 @@ impl Validator {
         };
         if self.fast_path && pre.is_none() {
             if let Some(id) = fast::clean(text) {
-                // Clean but for uniqueness, which is checked here for both paths.
-                let Some(first) = self.ids.insert(id, self.line_base + number) else {
-                    id.clone_into(&mut self.last_id);
-                    return Verdict::Valid;
-                };
-                let finding = self.duplicate_id(text, id, first);
-                out.push(Diagnostic {
-                    request_id: Some(id.to_owned()),
-                    path: finding.path,
-                    ..diag(
-                        finding.severity,
-                        finding.code,
-                        finding.at.map(|a| a as u64 + 1),
-                        finding.message,
-                    )
-                });
-                return Verdict::Invalid;
+                return self.clean_line(line, id, IdSet::hash(id), (number, offset), out);
             }
         }
         let tree = match json::parse(text) {
@@ -580,6 +548,35 @@ impl Validator {
     /// The request id of the last line [`Validator::check`] found valid.
     pub fn request_id(&self) -> &str {
         &self.last_id
+    }
+
+    /// A line the fast path found clean but for uniqueness, which is checked
+    /// here for both paths: valid, or a `duplicate_request_id`.
+    fn clean_line(
+        &mut self,
+        line: &[u8],
+        id: &str,
+        hash: crate::ids::IdKey,
+        (number, offset): (u64, u64),
+        out: &mut Vec<Diagnostic>,
+    ) -> Verdict {
+        let Some(first) = self.ids.insert_hash(hash, self.line_base + number) else {
+            id.clone_into(&mut self.last_id);
+            return Verdict::Valid;
+        };
+        let text = std::str::from_utf8(line).expect("a clean line is UTF-8");
+        let f = self.duplicate_id(text, id, first);
+        out.push(Diagnostic {
+            line: Some(number),
+            column: f.at.map(|a| a as u64 + 1),
+            byte: Some(offset),
+            severity: f.severity,
+            code: f.code,
+            message: f.message,
+            request_id: Some(id.to_owned()),
+            path: f.path,
+        });
+        Verdict::Invalid
     }
 
     /// The finding for a request id first used at global line `first`.
@@ -680,65 +677,16 @@ pub fn precheck(frame: &Frame) -> Precheck {
     }
 }
 
-/// Frames `reader` and prechecks each frame on a second thread, handing
-/// `(frame, precheck)` pairs to `each` on this one, in order, until the end
-/// or until `each` returns false. Reads go 256 frames at a time through a
-/// short queue, so memory stays a few hundred lines beyond the framer's.
-/// Returns the stream position reached; a read error ends the run.
-pub fn for_each_prechecked<R, F>(reader: R, framer: Framer, mut each: F) -> io::Result<u64>
+/// Frames `reader` and prechecks each frame off the calling thread
+/// ([`crate::frame::for_each_parsed`]), handing `(frame, precheck)` pairs to
+/// `each` on this one, in order, until the end or until `each` returns
+/// false. Returns the stream position reached; a read error ends the run.
+pub fn for_each_prechecked<R, F>(reader: R, framer: Framer, each: F) -> io::Result<u64>
 where
     R: Read + Send,
     F: FnMut(Frame, Precheck) -> bool,
 {
-    type Chunk = io::Result<Vec<(Frame, Precheck)>>;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(4);
-    std::thread::scope(|scope| {
-        let reading = scope.spawn(move || {
-            let mut lines = LineReader::with_framer(reader, framer);
-            loop {
-                let mut chunk = Vec::with_capacity(256);
-                let mut end = false;
-                while chunk.len() < 256 {
-                    match lines.next_frame() {
-                        Ok(Some(frame)) => {
-                            let pre = precheck(&frame);
-                            chunk.push((frame, pre));
-                        }
-                        Ok(None) => {
-                            end = true;
-                            break;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return lines.position();
-                        }
-                    }
-                }
-                if tx.send(Ok(chunk)).is_err() || end {
-                    return lines.position();
-                }
-            }
-        });
-        let mut result = Ok(());
-        'chunks: for chunk in &rx {
-            match chunk {
-                Ok(frames) => {
-                    for (frame, pre) in frames {
-                        if !each(frame, pre) {
-                            break 'chunks;
-                        }
-                    }
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        drop(rx);
-        let position = reading.join().expect("the reading thread does not panic");
-        result.map(|()| position)
-    })
+    crate::frame::for_each_parsed(reader, framer, precheck, each)
 }
 
 /// All the diagnostics and the summary of one file.
