@@ -72,6 +72,10 @@ proptest! {
         match splitter.finish() {
             Ok((summary, sink)) => {
                 let got: Vec<Vec<u8>> = sink.batches.iter().flatten().map(|r| r.bytes.to_vec()).collect();
+                for r in sink.batches.iter().flatten() {
+                    let line: serde_json::Value = serde_json::from_slice(&r.bytes).unwrap();
+                    prop_assert_eq!(Some(r.request_id()), line["request_id"].as_str());
+                }
                 prop_assert_eq!(&got, &valid);
                 prop_assert_eq!(Some(sink.batches.len()), fewest(&sizes, limits));
                 prop_assert_eq!(summary.records as usize, valid.len());
@@ -88,6 +92,44 @@ proptest! {
             Err(SplitError::Infeasible(..)) => prop_assert_eq!(fewest(&sizes, limits), None),
             Err(e) => prop_assert!(false, "{e}"),
         }
+    }
+}
+
+/// Each record keeps its request id, decoded, whether it is written plainly
+/// (kept as a span of the record) or with escapes, and whichever path checked
+/// it; the manifest's first and last ids are those.
+#[test]
+fn records_keep_their_decoded_request_ids() {
+    let seed = syncbatch::generate::records(5, 3);
+    let lines: Vec<&str> = std::str::from_utf8(&seed).unwrap().lines().collect();
+    let mut input = String::new();
+    let mut want = Vec::new();
+    for (i, id) in ["plain-1", "esc\\u002d2", "caf\\u00e9-3", "\\\"q\\\"-4", "plain-5"].iter().enumerate() {
+        let mut v: serde_json::Value = serde_json::from_str(lines[i % lines.len()]).unwrap();
+        v["request_id"] = "PLACEHOLDER".into();
+        input += &v.to_string().replace("\"PLACEHOLDER\"", &format!("\"{id}\""));
+        input.push('\n');
+        want.push(serde_json::from_str::<String>(&format!("\"{id}\"")).unwrap());
+    }
+    let limits = Limits { max_records: 3, min_records: 1, max_bytes: 5_000_000 };
+    let options = SplitOptions { limits, ..SplitOptions::default() };
+    // The pipeline (prechecked) and one frame at a time (full rules).
+    let mut piped = Splitter::new(options.clone(), MemorySink::default());
+    piped.split_reader("in", input.as_bytes()).unwrap();
+    let mut pushed = Splitter::new(options, MemorySink::default());
+    for frame in syncbatch::frame::Framer::new().frames(input.clone().into_bytes()) {
+        pushed.push(frame).unwrap();
+    }
+    for splitter in [piped, pushed] {
+        let (_, sink) = splitter.finish().unwrap();
+        let got: Vec<&str> = sink.batches.iter().flatten().map(|r| r.request_id()).collect();
+        assert_eq!(got, want);
+        let ends: Vec<(&str, &str)> = sink.manifest.as_ref().unwrap().batches.iter()
+            .map(|b| (b.first_request_id.as_str(), b.last_request_id.as_str()))
+            .collect();
+        let sizes: Vec<usize> = sink.batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [3, 2]);
+        assert_eq!(ends, [("plain-1", "caf\u{e9}-3"), ("\"q\"-4", "plain-5")]);
     }
 }
 

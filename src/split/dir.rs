@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
-use super::{sha256_hex, Manifest, Record, Rejected, Sink};
+use sha2::{Digest, Sha256};
+
+use super::{Manifest, Record, Rejected, Sink};
 
 /// Batches waiting for the writer thread: a bound on memory (two batches,
 /// at most 10 MB) that still lets validation run ahead of the disk.
@@ -114,16 +116,20 @@ impl DirSink {
             let (tx, rx) = sync_channel::<Job>(QUEUE);
             let handle = std::thread::spawn(move || {
                 let mut hashes = Vec::new();
+                // One batch's file, whole: one copy of each record, one hash
+                // over contiguous bytes, one write.
+                let mut file = Vec::new();
                 for (name, records) in rx {
+                    file.clear();
+                    for r in &records {
+                        file.extend_from_slice(&r.bytes);
+                        file.push(b'\n');
+                    }
+                    // The read buffers the records pointed into can go now.
+                    drop(records);
                     let path = staging.join(&name);
-                    write_file(&path, sync, |out| {
-                        for r in &records {
-                            out.write_all(&r.bytes)?;
-                            out.write_all(b"\n")?;
-                        }
-                        Ok(())
-                    })?;
-                    hashes.push(sha256_hex(&records));
+                    write_file(&path, sync, &file)?;
+                    hashes.push(format!("{:x}", Sha256::digest(&file)));
                 }
                 Ok(hashes)
             });
@@ -167,18 +173,11 @@ impl DirSink {
     }
 }
 
-/// Writes one file through a buffer, flushed to disk when `sync`.
-fn write_file(
-    path: &Path,
-    sync: bool,
-    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<()> {
-    let file = File::create(path).map_err(|e| annotate(e, "cannot create", path))?;
-    let mut out = BufWriter::with_capacity(256 * 1024, file);
-    write(&mut out).map_err(|e| annotate(e, "cannot write", path))?;
-    let file = out
-        .into_inner()
-        .map_err(|e| annotate(e.into_error(), "cannot write", path))?;
+/// Writes one file whole, flushed to disk when `sync`.
+fn write_file(path: &Path, sync: bool, bytes: &[u8]) -> io::Result<()> {
+    let mut file = File::create(path).map_err(|e| annotate(e, "cannot create", path))?;
+    file.write_all(bytes)
+        .map_err(|e| annotate(e, "cannot write", path))?;
     if sync {
         file.sync_all()
             .map_err(|e| annotate(e, "cannot write", path))?;
@@ -230,10 +229,9 @@ impl Sink for DirSink {
                     .map_err(|e| annotate(e, "cannot write", &path))?;
             }
         }
-        write_file(&self.staging.join("manifest.json"), self.sync, |out| {
-            serde_json::to_writer_pretty(&mut *out, manifest)?;
-            out.write_all(b"\n")
-        })?;
+        let mut text = serde_json::to_vec_pretty(manifest).map_err(io::Error::from)?;
+        text.push(b'\n');
+        write_file(&self.staging.join("manifest.json"), self.sync, &text)?;
         if self.force {
             self.remove_stale()?;
         }

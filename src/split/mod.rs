@@ -72,8 +72,52 @@ impl Default for SplitOptions {
 pub struct Record {
     /// The record's bytes, without `\n`.
     pub bytes: Bytes,
+    id: RecordId,
+}
+
+/// Where a record's request id is: most ids are written without escapes,
+/// so they are found in the record's own bytes and cost nothing to keep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum RecordId {
+    /// Start and length of the id's text in the bytes.
+    Span(u32, u32),
+    Owned(Box<str>),
+}
+
+impl Record {
+    /// A record of `bytes` with the request id `id`.
+    pub fn new(bytes: Bytes, id: &str) -> Record {
+        Record {
+            bytes,
+            id: RecordId::Owned(id.into()),
+        }
+    }
+
+    /// A record whose id is `bytes[start..start + len]`, when that is valid
+    /// UTF-8 (else it is kept as `id`).
+    fn with_span(bytes: Bytes, start: u32, len: u32, id: &str) -> Record {
+        let range = start as usize..start as usize + len as usize;
+        if bytes.get(range) == Some(id.as_bytes()) {
+            Record {
+                bytes,
+                id: RecordId::Span(start, len),
+            }
+        } else {
+            Record::new(bytes, id)
+        }
+    }
+
     /// Its request id.
-    pub request_id: Box<str>,
+    pub fn request_id(&self) -> &str {
+        match &self.id {
+            RecordId::Owned(id) => id,
+            RecordId::Span(start, len) => {
+                let range = *start as usize..*start as usize + *len as usize;
+                // `with_span` checked that these bytes are the id's text.
+                std::str::from_utf8(&self.bytes[range]).unwrap_or_default()
+            }
+        }
+    }
 }
 
 /// A refused line, as `rejected.jsonl` holds it.
@@ -408,6 +452,12 @@ impl<S: Sink> Splitter<S> {
             }
             other => (other, pre),
         };
+        let clean_span = match pre {
+            Some(Precheck::Clean {
+                id_start, id_len, ..
+            }) => Some((id_start, id_len)),
+            _ => None,
+        };
         let mut diagnostics = std::mem::take(&mut self.diagnostics);
         let verdict = match pre {
             Some(pre) => self
@@ -423,9 +473,10 @@ impl<S: Sink> Splitter<S> {
                 let number = line.number();
                 // The line is taken, not cloned: no reference count to share
                 // with the thread that framed it.
-                let record = Record {
-                    bytes: line.into_bytes(),
-                    request_id: self.validator.request_id().into(),
+                let id = self.validator.request_id();
+                let record = match clean_span {
+                    Some((start, len)) => Record::with_span(line.into_bytes(), start, len, id),
+                    None => Record::new(line.into_bytes(), id),
                 };
                 let size = record.bytes.len() as u64 + 1;
                 self.pending.push_back(record);
@@ -511,8 +562,8 @@ impl<S: Sink> Splitter<S> {
                 file: String::new(),
                 records: records.len() as u64,
                 bytes: records.iter().map(|r| r.bytes.len() as u64 + 1).sum(),
-                first_request_id: records[0].request_id.to_string(),
-                last_request_id: records[records.len() - 1].request_id.to_string(),
+                first_request_id: records[0].request_id().to_owned(),
+                last_request_id: records[records.len() - 1].request_id().to_owned(),
                 sha256: String::new(),
             };
             match self.sink.batch(index, records) {
