@@ -662,6 +662,26 @@ where
     P: Fn(&Frame) -> T + Sync,
     F: FnMut(Frame, T) -> bool,
 {
+    for_each_parsed_ahead(reader, framer, parse, |frame, parsed, _| {
+        each(frame, parsed)
+    })
+}
+
+/// [`for_each_parsed`], showing `each` also the parsed frames after the
+/// current one in its chunk (up to 511 of them, none past a chunk's end), so
+/// that it can warm what they will touch: see [`crate::ids::IdSet::warm`].
+pub fn for_each_parsed_ahead<R, T, P, F>(
+    reader: R,
+    framer: Framer,
+    parse: P,
+    mut each: F,
+) -> io::Result<u64>
+where
+    R: Read + Send,
+    T: Send,
+    P: Fn(&Frame) -> T + Sync,
+    F: FnMut(Frame, T, &[(Frame, T)]) -> bool,
+{
     const CHUNK: usize = 512;
     type Parsed<T> = io::Result<Vec<(Frame, T)>>;
     let parse_all = |frames: Vec<Frame>| -> Vec<(Frame, T)> {
@@ -726,9 +746,10 @@ where
             match queue.recv() {
                 Ok(Ok(chunk)) => {
                     let last = chunk.len() < CHUNK;
-                    for (frame, parsed) in chunk {
+                    let mut items = chunk.into_iter();
+                    while let Some((frame, parsed)) = items.next() {
                         position = frame.end();
-                        if !each(frame, parsed) {
+                        if !each(frame, parsed, items.as_slice()) {
                             break 'chunks;
                         }
                     }

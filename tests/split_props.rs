@@ -104,15 +104,33 @@ fn records_keep_their_decoded_request_ids() {
     let lines: Vec<&str> = std::str::from_utf8(&seed).unwrap().lines().collect();
     let mut input = String::new();
     let mut want = Vec::new();
-    for (i, id) in ["plain-1", "esc\\u002d2", "caf\\u00e9-3", "\\\"q\\\"-4", "plain-5"].iter().enumerate() {
+    for (i, id) in [
+        "plain-1",
+        "esc\\u002d2",
+        "caf\\u00e9-3",
+        "\\\"q\\\"-4",
+        "plain-5",
+    ]
+    .iter()
+    .enumerate()
+    {
         let mut v: serde_json::Value = serde_json::from_str(lines[i % lines.len()]).unwrap();
         v["request_id"] = "PLACEHOLDER".into();
-        input += &v.to_string().replace("\"PLACEHOLDER\"", &format!("\"{id}\""));
+        input += &v
+            .to_string()
+            .replace("\"PLACEHOLDER\"", &format!("\"{id}\""));
         input.push('\n');
         want.push(serde_json::from_str::<String>(&format!("\"{id}\"")).unwrap());
     }
-    let limits = Limits { max_records: 3, min_records: 1, max_bytes: 5_000_000 };
-    let options = SplitOptions { limits, ..SplitOptions::default() };
+    let limits = Limits {
+        max_records: 3,
+        min_records: 1,
+        max_bytes: 5_000_000,
+    };
+    let options = SplitOptions {
+        limits,
+        ..SplitOptions::default()
+    };
     // The pipeline (prechecked) and one frame at a time (full rules).
     let mut piped = Splitter::new(options.clone(), MemorySink::default());
     piped.split_reader("in", input.as_bytes()).unwrap();
@@ -122,9 +140,19 @@ fn records_keep_their_decoded_request_ids() {
     }
     for splitter in [piped, pushed] {
         let (_, sink) = splitter.finish().unwrap();
-        let got: Vec<&str> = sink.batches.iter().flatten().map(|r| r.request_id()).collect();
+        let got: Vec<&str> = sink
+            .batches
+            .iter()
+            .flatten()
+            .map(|r| r.request_id())
+            .collect();
         assert_eq!(got, want);
-        let ends: Vec<(&str, &str)> = sink.manifest.as_ref().unwrap().batches.iter()
+        let ends: Vec<(&str, &str)> = sink
+            .manifest
+            .as_ref()
+            .unwrap()
+            .batches
+            .iter()
             .map(|b| (b.first_request_id.as_str(), b.last_request_id.as_str()))
             .collect();
         let sizes: Vec<usize> = sink.batches.iter().map(Vec::len).collect();

@@ -94,8 +94,9 @@ pub fn run(args: Args) -> u8 {
         splitter.next_input(&name);
         let mut failure = None;
         let mut position = 0;
-        let read = for_each_prechecked(input.reader, framer, |frame, pre| {
+        let read = for_each_prechecked(input.reader, framer, |frame, pre, ahead| {
             position = frame.end();
+            splitter.warm(ahead);
             match splitter.push_prechecked(frame, pre).map(|d| d.is_empty()) {
                 Ok(false) if !args.skip_invalid => {
                     let mut err = stderr.lock();

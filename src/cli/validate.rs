@@ -131,8 +131,9 @@ fn validate_file(path: &str, args: &Args, out: &mut impl Write) -> Result<Summar
     let mut output_error = None;
     let mut position = 0;
     // Framing and the stateless checks run on a second thread.
-    let read = for_each_prechecked(reader, framer, |frame, pre| {
+    let read = for_each_prechecked(reader, framer, |frame, pre, ahead| {
         position = frame.end();
+        validator.warm(ahead);
         validator.check_prechecked(&frame, pre, &mut diagnostics);
         if !diagnostics.is_empty() {
             if let Err(e) = bar.suspend(|| print(&mut diagnostics, Some(&frame), out)) {

@@ -386,16 +386,18 @@ impl<S: Sink> Splitter<S> {
         self.next_input(name);
         let mut failure = None;
         let mut position = 0;
-        let read = for_each_prechecked(reader, self.options.limits.framer(), |frame, pre| {
-            position = frame.end();
-            match self.push_prechecked(frame, pre) {
-                Ok(_) => true,
-                Err(e) => {
-                    failure = Some(e);
-                    false
+        let read =
+            for_each_prechecked(reader, self.options.limits.framer(), |frame, pre, ahead| {
+                position = frame.end();
+                self.warm(ahead);
+                match self.push_prechecked(frame, pre) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        failure = Some(e);
+                        false
+                    }
                 }
-            }
-        });
+            });
         if let Some(e) = failure {
             return Err(e);
         }
@@ -411,6 +413,11 @@ impl<S: Sink> Splitter<S> {
     /// is an output error, which ends the split.
     pub fn push(&mut self, frame: Frame) -> Result<&[Diagnostic], SplitError> {
         self.push_with(frame, None)
+    }
+
+    /// Readies the id set for the frames `ahead`: see [`Validator::warm`].
+    pub fn warm(&mut self, ahead: &[(Frame, Precheck)]) {
+        self.validator.warm(ahead);
     }
 
     /// [`Splitter::push`] for a frame already through

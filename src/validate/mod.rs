@@ -249,6 +249,8 @@ pub struct Summary {
 pub struct Validator {
     limits: Limits,
     ids: IdSet,
+    /// Lines still covered by the last [`Validator::warm`].
+    warm_left: usize,
     records: u64,
     errors: u64,
     warnings: u64,
@@ -277,6 +279,7 @@ impl Validator {
         Validator {
             limits,
             ids: IdSet::new(),
+            warm_left: 0,
             records: 0,
             errors: 0,
             warnings: 0,
@@ -545,6 +548,24 @@ impl Validator {
         verdict
     }
 
+    /// Readies the id set for the clean lines in `ahead` (the lines still to
+    /// be checked, in order, as [`for_each_prechecked`] hands them over):
+    /// every 64 lines it touches the id-set slots of the next 64 in one burst,
+    /// so that their cache misses overlap instead of stalling one insert
+    /// each. Only ever a speed-up: it changes no result.
+    pub fn warm(&mut self, ahead: &[(Frame, Precheck)]) {
+        if self.warm_left > 0 {
+            self.warm_left -= 1;
+            return;
+        }
+        let next = &ahead[..ahead.len().min(WARM_AHEAD)];
+        self.ids.warm(next.iter().filter_map(|(_, p)| match p {
+            Precheck::Clean { id_hash, .. } => Some(*id_hash),
+            Precheck::Unsure => None,
+        }));
+        self.warm_left = next.len();
+    }
+
     /// The request id of the last line [`Validator::check`] found valid.
     pub fn request_id(&self) -> &str {
         &self.last_id
@@ -677,16 +698,21 @@ pub fn precheck(frame: &Frame) -> Precheck {
     }
 }
 
+/// How many lines ahead [`Validator::warm`] readies at once: enough misses
+/// to overlap, few enough that their loads fit in the core's reorder window.
+const WARM_AHEAD: usize = 64;
+
 /// Frames `reader` and prechecks each frame off the calling thread
-/// ([`crate::frame::for_each_parsed`]), handing `(frame, precheck)` pairs to
-/// `each` on this one, in order, until the end or until `each` returns
+/// ([`crate::frame::for_each_parsed_ahead`]), handing `(frame, precheck)`
+/// pairs to `each` on this one, in order, with the pairs after it in the same
+/// chunk (for [`Validator::warm`]), until the end or until `each` returns
 /// false. Returns the stream position reached; a read error ends the run.
 pub fn for_each_prechecked<R, F>(reader: R, framer: Framer, each: F) -> io::Result<u64>
 where
     R: Read + Send,
-    F: FnMut(Frame, Precheck) -> bool,
+    F: FnMut(Frame, Precheck, &[(Frame, Precheck)]) -> bool,
 {
-    crate::frame::for_each_parsed(reader, framer, precheck, each)
+    crate::frame::for_each_parsed_ahead(reader, framer, precheck, each)
 }
 
 /// All the diagnostics and the summary of one file.
