@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Splits a generated 1 GiB input with `syncbatch split` and with GNU
-# `split -C 5000000` (no validation: the floor), in one run, and prints wall
-# time and peak RSS of each and their ratios.
+# `split -C 5000000` (no validation: the floor), RUNS times each (default 3),
+# alternating, and prints every run's wall time and peak RSS, each command's
+# median, and the ratio of the medians.
 #
 #   scripts/bench-split.sh [SIZE_BYTES] [WORKDIR]
+#
+# Every run writes into a new directory, and all outputs are removed only at
+# the end: on ext4, creating files soon after thousands were deleted nearby
+# is slow (the allocator skips recently freed inodes), and that would charge
+# syncbatch's 5,056 files for an earlier run's cleanup. For the same reason,
+# leave a few minutes between two invocations on the same WORKDIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1073741824}
 work=${2:-$(mktemp -d)}
+runs=${RUNS:-3}
 mkdir -p "$work"
 cargo build --release --quiet --example gen
 cargo build --release --quiet
@@ -16,32 +24,45 @@ if [ ! -s "$input" ] || [ "$(stat -c %s "$input")" -lt "$size" ]; then
   target/release/examples/gen --bytes "$size" --seed 1 > "$input"
 fi
 records=$(wc -l < "$input")
-sync
+outputs=()
+cleanup() { rm -rf "${outputs[@]}" "$work/time.txt" "$work/stderr.txt"; }
+trap cleanup EXIT
 
-measure() { # name, command...: prints "name wall_seconds peak_rss_kib"
+measure() { # name, command...: prints "wall_seconds peak_rss_kib"
   local name=$1; shift
   /usr/bin/time -o "$work/time.txt" -f '%e %M' "$@" >/dev/null 2>"$work/stderr.txt" || {
-    cat "$work/stderr.txt" >&2; exit 1; }
-  echo "$name $(tail -1 "$work/time.txt")"
+    echo "$name failed:" >&2; cat "$work/stderr.txt" >&2; exit 1; }
+  tail -1 "$work/time.txt"
 }
 
-# Each command starts with the input in the page cache and no dirty pages
-# of the other's output still being written back: `cat` warms, `sync` settles.
-rm -rf "$work/syncbatch-out" "$work/gnu-out"; mkdir -p "$work/gnu-out"
-cat "$input" > /dev/null; sync
-read -r _ sb_wall sb_rss < <(measure syncbatch target/release/syncbatch split --out "$work/syncbatch-out" "$input")
-cat "$input" > /dev/null; sync
-read -r _ gnu_wall gnu_rss < <(measure gnu split -C 5000000 "$input" "$work/gnu-out/x")
-batches=$(ls "$work/syncbatch-out" | grep -c '^batch-')
-gnu_files=$(ls "$work/gnu-out" | wc -l)
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-printf '%-26s %10s %12s %8s\n' "" "wall (s)" "peak RSS" "files"
-printf '%-26s %10s %9s MiB %8s\n' "syncbatch split" "$sb_wall" "$((sb_rss / 1024))" "$batches"
-printf '%-26s %10s %9s MiB %8s\n' "GNU split -C 5000000" "$gnu_wall" "$((gnu_rss / 1024))" "$gnu_files"
-awk -v a="$sb_wall" -v b="$gnu_wall" -v r="$sb_rss" -v n="$records" 'BEGIN {
-  printf "input: %d records; syncbatch/GNU wall time: %.2fx (target <= 3x)\n", n, a / b;
+sb_walls=(); gnu_walls=(); sb_rss=0; batches=0; gnu_files=0
+printf '%-4s %-22s %10s %12s %8s\n' run command "wall (s)" "peak RSS" files
+for run in $(seq 1 "$runs"); do
+  # Each command starts with the input in the page cache and no dirty pages
+  # of an earlier output still being written back: `cat` warms, `sync` settles.
+  out=$(mktemp -d "$work/syncbatch-out.XXXXXX"); outputs+=("$out"); rmdir "$out"
+  cat "$input" > /dev/null; sync
+  read -r wall rss < <(measure syncbatch target/release/syncbatch split --out "$out" "$input")
+  sb_walls+=("$wall"); sb_rss=$(( rss > sb_rss ? rss : sb_rss ))
+  batches=$(ls "$out" | grep -c '^batch-')
+  printf '%-4s %-22s %10s %9s MiB %8s\n' "$run" "syncbatch split" "$wall" "$((rss / 1024))" "$batches"
+
+  out=$(mktemp -d "$work/gnu-out.XXXXXX"); outputs+=("$out")
+  cat "$input" > /dev/null; sync
+  read -r wall rss < <(measure gnu split -C 5000000 "$input" "$out/x")
+  gnu_walls+=("$wall")
+  gnu_files=$(ls "$out" | wc -l)
+  printf '%-4s %-22s %10s %9s MiB %8s\n' "$run" "GNU split -C 5000000" "$wall" "$((rss / 1024))" "$gnu_files"
+done
+
+sb=$(printf '%s\n' "${sb_walls[@]}" | median)
+gnu=$(printf '%s\n' "${gnu_walls[@]}" | median)
+awk -v a="$sb" -v b="$gnu" -v r="$sb_rss" -v n="$records" -v runs="$runs" 'BEGIN {
+  printf "input: %d records; median of %d runs: syncbatch %.2f s, GNU %.2f s; syncbatch/GNU wall time: %.2fx (target <= 3x)\n",
+    n, runs, a, b, a / b;
   budget = 64 * 1024 + 48 * n / 1024;
   printf "syncbatch peak RSS: %.1f MiB; budget 64 MiB + 48 B/record = %.1f MiB (%.1f B/record beyond 64 MiB)\n",
     r / 1024, budget / 1024, (r - 64 * 1024) * 1024 / n;
 }'
-rm -rf "$work/syncbatch-out" "$work/gnu-out"
