@@ -630,11 +630,14 @@ impl<R: Read> Iterator for LineReader<R> {
 /// `each` returns false. Returns the stream position reached (the end of the
 /// last frame handed to `each`).
 ///
-/// Three threads share the work: one frames and parses every other chunk of
-/// 512 frames, a second parses the chunks in between, and the caller's
-/// consumes them in order; short queues keep memory to a few chunks beyond
-/// the framer's. On a machine of two cores this lets parsing use the core the
-/// caller leaves idle. A read error ends the run and is returned.
+/// The frames go in chunks of 512, in turn, to [`parse_workers`] threads and
+/// to the framing thread itself; the caller's thread takes the parsed chunks
+/// back in order. On a machine of two cores that is three threads: one frames
+/// and parses every other chunk, a second parses the chunks in between, and
+/// the caller's consumes them, so parsing uses the core the caller leaves
+/// idle. Short queues (two chunks each way per thread) keep memory to a few
+/// chunks a thread beyond the framer's. A read error ends the run and is
+/// returned.
 ///
 /// ```
 /// use syncbatch::frame::{for_each_parsed, Framer};
@@ -662,15 +665,32 @@ where
     P: Fn(&Frame) -> T + Sync,
     F: FnMut(Frame, T) -> bool,
 {
-    for_each_parsed_ahead(reader, framer, parse, |frame, parsed, _| {
-        each(frame, parsed)
-    })
+    for_each_parsed_with(
+        parse_workers(),
+        reader,
+        framer,
+        parse,
+        |frame, parsed, _| each(frame, parsed),
+    )
 }
 
-/// [`for_each_parsed`], showing `each` also the parsed frames after the
-/// current one in its chunk (up to 511 of them, none past a chunk's end), so
-/// that it can warm what they will touch: see [`crate::ids::IdSet::warm`].
-pub fn for_each_parsed_ahead<R, T, P, F>(
+/// How many threads [`for_each_parsed`] starts to parse beside the framing
+/// one: one fewer than the cores this process may use, at least 1 and at
+/// most 7. Beyond that the caller's thread (and, for `split`, the writer)
+/// sets the pace, and each worker holds a few chunks of lines in memory.
+pub fn parse_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get().saturating_sub(1))
+        .clamp(1, 7)
+}
+
+/// [`for_each_parsed`] with `workers` parsing threads (at least 1; give it
+/// [`parse_workers`] to suit the machine), showing `each` also the parsed
+/// frames after the current one in its chunk (up to 511 of them, none past a
+/// chunk's end), so that it can warm what they will touch: see
+/// [`crate::ids::IdSet::warm`].
+pub fn for_each_parsed_with<R, T, P, F>(
+    workers: usize,
     reader: R,
     framer: Framer,
     parse: P,
@@ -682,8 +702,10 @@ where
     P: Fn(&Frame) -> T + Sync,
     F: FnMut(Frame, T, &[(Frame, T)]) -> bool,
 {
+    use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
     const CHUNK: usize = 512;
     type Parsed<T> = io::Result<Vec<(Frame, T)>>;
+    type Raw = io::Result<Vec<Frame>>;
     let parse_all = |frames: Vec<Frame>| -> Vec<(Frame, T)> {
         frames
             .into_iter()
@@ -693,21 +715,32 @@ where
             })
             .collect()
     };
-    let (tx_even, rx_even) = std::sync::mpsc::sync_channel::<Parsed<T>>(2);
-    let (tx_odd, rx_odd) = std::sync::mpsc::sync_channel::<Parsed<T>>(2);
-    let (tx_raw, rx_raw) = std::sync::mpsc::sync_channel::<io::Result<Vec<Frame>>>(2);
     let parse_all = &parse_all;
+    // Chunk n is parsed in slot n % slots: slot 0 is the framing thread,
+    // slot k > 0 the k-th worker. Each slot hands its chunks back in its own
+    // queue, so the caller finds chunk n at the head of queue n % slots.
+    let slots = workers.max(1) + 1;
+    let (parsed_tx, parsed_rx): (Vec<_>, Vec<Receiver<Parsed<T>>>) =
+        (0..slots).map(|_| sync_channel(2)).unzip();
     std::thread::scope(|scope| {
-        scope.spawn(move || {
-            for frames in rx_raw {
-                if tx_odd.send(frames.map(parse_all)).is_err() {
-                    return;
+        let mut parsed_tx = parsed_tx.into_iter();
+        let own = parsed_tx.next().expect("slot 0 exists");
+        let mut raw_tx: Vec<SyncSender<Raw>> = Vec::with_capacity(slots - 1);
+        for tx in parsed_tx {
+            let (to_worker, from_framer) = sync_channel::<Raw>(2);
+            raw_tx.push(to_worker);
+            scope.spawn(move || {
+                for frames in from_framer {
+                    if tx.send(frames.map(parse_all)).is_err() {
+                        return;
+                    }
                 }
-            }
-        });
+            });
+        }
         scope.spawn(move || {
             let mut lines = LineReader::with_framer(reader, framer);
             for n in 0usize.. {
+                let slot = n % slots;
                 let mut chunk = Vec::with_capacity(CHUNK);
                 let mut end = false;
                 while chunk.len() < CHUNK {
@@ -718,21 +751,21 @@ where
                             break;
                         }
                         Err(e) => {
-                            // The error goes where the caller waits next.
-                            if n % 2 == 0 {
-                                let _ = tx_even.send(Err(e));
+                            // The error goes where the caller waits next;
+                            // if the caller is gone, no one needs it.
+                            if slot == 0 {
+                                let _ = own.send(Err(e));
                             } else {
-                                let _ = tx_raw.send(Err(e));
+                                let _ = raw_tx[slot - 1].send(Err(e));
                             }
                             return;
                         }
                     }
                 }
                 // The last chunk is short (maybe empty): it tells the end.
-                let sent = if n % 2 == 0 {
-                    tx_even.send(Ok(parse_all(chunk))).is_ok()
-                } else {
-                    tx_raw.send(Ok(chunk)).is_ok()
+                let sent = match slot {
+                    0 => own.send(Ok(parse_all(chunk))).is_ok(),
+                    k => raw_tx[k - 1].send(Ok(chunk)).is_ok(),
                 };
                 if !sent || end {
                     return;
@@ -742,8 +775,7 @@ where
         let mut position = 0;
         let mut result = Ok(());
         'chunks: for n in 0usize.. {
-            let queue = if n % 2 == 0 { &rx_even } else { &rx_odd };
-            match queue.recv() {
+            match parsed_rx[n % slots].recv() {
                 Ok(Ok(chunk)) => {
                     let last = chunk.len() < CHUNK;
                     let mut items = chunk.into_iter();
@@ -768,8 +800,7 @@ where
             }
         }
         // Dropping the queues stops the other threads wherever they are.
-        drop(rx_even);
-        drop(rx_odd);
+        drop(parsed_rx);
         result.map(|()| position)
     })
 }
@@ -927,6 +958,96 @@ mod tests {
             r.buf.capacity()
         );
         assert!(r.next_frame().unwrap().is_none());
+    }
+
+    #[test]
+    fn the_pipeline_keeps_order_with_any_number_of_workers() {
+        for workers in 1..=5 {
+            for lines in [0usize, 1, 511, 512, 513, 1024, 1025, 3000] {
+                let input: String = (0..lines).map(|i| format!("{i}\n")).collect();
+                let mut got = Vec::new();
+                let mut aheads_ok = true;
+                let end = for_each_parsed_with(
+                    workers,
+                    input.as_bytes(),
+                    Framer::new(),
+                    |f: &Frame| f.number(),
+                    |frame, n, ahead| {
+                        aheads_ok &= ahead.len() < 512
+                            && ahead
+                                .iter()
+                                .enumerate()
+                                .all(|(k, (f, m))| *m == n + 1 + k as u64 && f.number() == *m);
+                        got.push((n, frame.number()));
+                        true
+                    },
+                )
+                .unwrap();
+                let want: Vec<(u64, u64)> = (1..=lines as u64).map(|n| (n, n)).collect();
+                assert_eq!(got, want, "{workers} workers, {lines} lines");
+                assert_eq!(end, input.len() as u64);
+                assert!(aheads_ok, "{workers} workers, {lines} lines");
+            }
+        }
+    }
+
+    #[test]
+    fn the_pipeline_stops_when_asked_and_on_read_errors() {
+        let input: Vec<u8> = (0..5000)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        for workers in 1..=4 {
+            for stop_after in [1usize, 511, 512, 1500, 4999] {
+                let mut seen = 0;
+                let end = for_each_parsed_with(
+                    workers,
+                    &input[..],
+                    Framer::new(),
+                    |_| (),
+                    |f, (), _| {
+                        seen += 1;
+                        assert_eq!(f.number(), seen as u64);
+                        seen < stop_after
+                    },
+                )
+                .unwrap();
+                assert_eq!(seen, stop_after);
+                let want = (0..stop_after)
+                    .map(|i| format!("{i}\n").len())
+                    .sum::<usize>();
+                assert_eq!(end, want as u64);
+            }
+            // Good bytes, then an error: what came before arrives in order
+            // (whole chunks only), then the error.
+            struct Failing<'a>(&'a [u8]);
+            impl Read for Failing<'_> {
+                fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                    if self.0.is_empty() {
+                        return Err(io::Error::other("disk on fire"));
+                    }
+                    let n = buf.len().min(self.0.len()).min(1000);
+                    buf[..n].copy_from_slice(&self.0[..n]);
+                    self.0 = &self.0[n..];
+                    Ok(n)
+                }
+            }
+            let mut seen = 0u64;
+            let err = for_each_parsed_with(
+                workers,
+                Failing(&input),
+                Framer::new(),
+                |_| (),
+                |f, (), _| {
+                    seen += 1;
+                    assert_eq!(f.number(), seen);
+                    true
+                },
+            )
+            .unwrap_err();
+            assert_eq!(err.to_string(), "disk on fire");
+            assert_eq!(seen % 512, 0);
+            assert!(seen <= 5000);
+        }
     }
 
     #[test]

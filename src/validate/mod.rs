@@ -703,7 +703,7 @@ pub fn precheck(frame: &Frame) -> Precheck {
 const WARM_AHEAD: usize = 64;
 
 /// Frames `reader` and prechecks each frame off the calling thread
-/// ([`crate::frame::for_each_parsed_ahead`]), handing `(frame, precheck)`
+/// ([`crate::frame::for_each_parsed_with`]), handing `(frame, precheck)`
 /// pairs to `each` on this one, in order, with the pairs after it in the same
 /// chunk (for [`Validator::warm`]), until the end or until `each` returns
 /// false. Returns the stream position reached; a read error ends the run.
@@ -712,7 +712,8 @@ where
     R: Read + Send,
     F: FnMut(Frame, Precheck, &[(Frame, Precheck)]) -> bool,
 {
-    crate::frame::for_each_parsed_ahead(reader, framer, precheck, each)
+    use crate::frame::{for_each_parsed_with, parse_workers};
+    for_each_parsed_with(parse_workers(), reader, framer, precheck, each)
 }
 
 /// All the diagnostics and the summary of one file.
