@@ -328,19 +328,15 @@ impl Framer {
         self.consumed
     }
 
-    /// Frames an entire input already in memory. A `Vec<u8>`, a `String` or a
-    /// uniquely held `Bytes` is taken without copying, and each line is a
-    /// slice of its allocation; anything else (a static slice, a shared
-    /// `Bytes`) is copied once.
+    /// Frames an entire input already in memory, without copying it: each
+    /// line is a slice of `data` (a `Vec<u8>`, a `String`, a static slice or
+    /// any `Bytes`, shared or not). Numbers and offsets go on from where this
+    /// framer stands.
     pub fn frames(self, data: impl Into<Bytes>) -> Frames {
-        let buf = data
-            .into()
-            .try_into_mut()
-            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
         Frames {
             framer: self,
-            buf,
-            done: false,
+            data: data.into(),
+            pos: 0,
         }
     }
 
@@ -504,11 +500,16 @@ impl Framer {
 }
 
 /// The frames of an input held in memory; see [`Framer::frames`].
+///
+/// The whole input is there, so each line takes one `memchr` from where the
+/// last one ended and one reference-counted slice: no buffer is split or
+/// grown, and nothing is copied.
 #[derive(Debug)]
 pub struct Frames {
     framer: Framer,
-    buf: BytesMut,
-    done: bool,
+    data: Bytes,
+    /// Where the next frame starts in `data`.
+    pos: usize,
 }
 
 impl Iterator for Frames {
@@ -516,15 +517,52 @@ impl Iterator for Frames {
 
     #[inline]
     fn next(&mut self) -> Option<Frame> {
-        if self.done {
-            return None;
+        let f = &mut self.framer;
+        if f.at_start && self.pos == 0 {
+            f.at_start = false;
+            if self.data.starts_with(BOM) {
+                f.bom = true;
+                f.consumed += BOM.len() as u64;
+                self.pos = BOM.len();
+            }
         }
-        if let Some(frame) = self.framer.decode(&mut self.buf) {
-            return Some(frame);
+        let rest = &self.data[self.pos..];
+        if rest.is_empty() {
+            // The end: a long line still being skipped (from an earlier
+            // buffer of this framer) ends here, unterminated.
+            return f
+                .skipping
+                .take()
+                .map(|skip| f.long_line(skip, false, false));
         }
-        let frame = self.framer.decode_eof(&mut self.buf);
-        self.done = frame.is_none();
-        frame
+        let (end, newline) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (i, true),
+            None => (rest.len(), false),
+        };
+        let start = self.pos;
+        let consumed = end + usize::from(newline);
+        self.pos += consumed;
+        if let Some(mut skip) = f.skipping.take() {
+            let crlf = newline
+                && if end > 0 {
+                    rest[end - 1] == b'\r'
+                } else {
+                    skip.last_cr
+                };
+            skip.len += end as u64;
+            f.consumed += consumed as u64;
+            return Some(f.long_line(skip, crlf, newline));
+        }
+        // Only a `\r` before a `\n` is a terminator; at the very end it is data.
+        let crlf = newline && end > 0 && rest[end - 1] == b'\r';
+        let len = end - usize::from(crlf);
+        if len > f.max_line {
+            let skip = f.start_skip(end as u64);
+            f.consumed += consumed as u64;
+            return Some(f.long_line(skip, crlf, newline));
+        }
+        let bytes = self.data.slice(start..start + len);
+        Some(Frame::Line(f.line(bytes, consumed, crlf, newline)))
     }
 }
 
@@ -958,6 +996,38 @@ mod tests {
             r.buf.capacity()
         );
         assert!(r.next_frame().unwrap().is_none());
+    }
+
+    #[test]
+    fn frames_slice_shared_bytes_without_copying() {
+        let data = Bytes::from_static(b"ab\ncd\r\nef");
+        let frames: Vec<Frame> = Framer::new().frames(data.clone()).collect();
+        assert_eq!(frames.len(), 3);
+        let range = data.as_ptr_range();
+        for f in &frames {
+            let Frame::Line(l) = f else { panic!("{f:?}") };
+            assert!(range.contains(&l.bytes().as_ptr()), "{l:?} was copied");
+        }
+    }
+
+    #[test]
+    fn frames_finish_a_long_line_begun_in_an_earlier_buffer() {
+        let whole = b"ok\nabcdefghij\r\nnext\n";
+        let want: Vec<Frame> = Framer::with_max_line(4).frames(&whole[..]).collect();
+        assert!(matches!(&want[1], Frame::TooLong(l) if l.len() == 10));
+        for cut in 4..14 {
+            let mut framer = Framer::with_max_line(4);
+            let mut buf = BytesMut::from(&whole[..cut]);
+            let mut got = Vec::new();
+            while let Some(f) = framer.decode(&mut buf) {
+                got.push(f);
+            }
+            // What the buffer still holds goes on in memory, with the rest.
+            let mut rest = buf.to_vec();
+            rest.extend_from_slice(&whole[cut..]);
+            got.extend(framer.frames(rest));
+            assert_eq!(got, want, "cut at {cut}");
+        }
     }
 
     #[test]
