@@ -239,6 +239,33 @@ impl IdSet {
     }
 }
 
+/// Paces [`IdSet::warm`] along a stream of items: every so many items, the
+/// next so many, so that each item is warmed once, shortly before its turn.
+#[derive(Clone, Debug, Default)]
+pub struct WarmPace {
+    /// Items to pass before the next burst.
+    left: usize,
+}
+
+impl WarmPace {
+    /// How many items a burst covers: enough misses to overlap, few enough
+    /// that their loads fit in the core's reorder window.
+    pub const BURST: usize = 64;
+
+    /// How many of the `ahead` items (those after the current one) to warm
+    /// now: usually 0, every [`WarmPace::BURST`] items up to that many.
+    pub fn due(&mut self, ahead: usize) -> usize {
+        if self.left > 0 {
+            self.left -= 1;
+            return 0;
+        }
+        let due = ahead.min(Self::BURST);
+        // The next burst is due at the last item of this one.
+        self.left = due.saturating_sub(1);
+        due
+    }
+}
+
 impl std::fmt::Debug for IdSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IdSet").field("len", &self.len()).finish()
@@ -271,6 +298,29 @@ mod tests {
         assert_eq!(ids.insert("b", u64::MAX), None);
         assert_eq!(ids.insert("b", 1), Some(u64::from(u32::MAX - 1)));
         assert_eq!(ids.get_hash(IdSet::hash("c")), None);
+    }
+
+    /// Along chunks of items, each item but a chunk's first is warmed once,
+    /// at most a burst before its turn.
+    #[test]
+    fn the_pace_warms_each_item_once_shortly_before_its_turn() {
+        for sizes in [vec![512, 512, 300], vec![1, 64, 65, 129], vec![0, 3]] {
+            let mut pace = WarmPace::default();
+            for size in sizes {
+                let mut warmed = vec![0; size];
+                for i in 0..size {
+                    let ahead = size - i - 1;
+                    let due = pace.due(ahead);
+                    assert!(due <= WarmPace::BURST);
+                    for w in &mut warmed[i + 1..i + 1 + due] {
+                        *w += 1;
+                    }
+                }
+                for (i, &n) in warmed.iter().enumerate() {
+                    assert_eq!(n, usize::from(i > 0), "item {i} of a chunk of {size}");
+                }
+            }
+        }
     }
 
     proptest::proptest! {

@@ -249,8 +249,7 @@ pub struct Summary {
 pub struct Validator {
     limits: Limits,
     ids: IdSet,
-    /// Lines still covered by the last [`Validator::warm`].
-    warm_left: usize,
+    warm: crate::ids::WarmPace,
     records: u64,
     errors: u64,
     warnings: u64,
@@ -279,7 +278,7 @@ impl Validator {
         Validator {
             limits,
             ids: IdSet::new(),
-            warm_left: 0,
+            warm: Default::default(),
             records: 0,
             errors: 0,
             warnings: 0,
@@ -554,16 +553,12 @@ impl Validator {
     /// so that their cache misses overlap instead of stalling one insert
     /// each. Only ever a speed-up: it changes no result.
     pub fn warm(&mut self, ahead: &[(Frame, Precheck)]) {
-        if self.warm_left > 0 {
-            self.warm_left -= 1;
-            return;
-        }
-        let next = &ahead[..ahead.len().min(WARM_AHEAD)];
-        self.ids.warm(next.iter().filter_map(|(_, p)| match p {
-            Precheck::Clean { id_hash, .. } => Some(*id_hash),
-            Precheck::Unsure => None,
-        }));
-        self.warm_left = next.len();
+        let due = self.warm.due(ahead.len());
+        self.ids
+            .warm(ahead[..due].iter().filter_map(|(_, p)| match p {
+                Precheck::Clean { id_hash, .. } => Some(*id_hash),
+                Precheck::Unsure => None,
+            }));
     }
 
     /// The request id of the last line [`Validator::check`] found valid.
@@ -697,10 +692,6 @@ pub fn precheck(frame: &Frame) -> Precheck {
         None => Precheck::Unsure,
     }
 }
-
-/// How many lines ahead [`Validator::warm`] readies at once: enough misses
-/// to overlap, few enough that their loads fit in the core's reorder window.
-const WARM_AHEAD: usize = 64;
 
 /// Frames `reader` and prechecks each frame off the calling thread
 /// ([`crate::frame::for_each_parsed_with`]), handing `(frame, precheck)`
