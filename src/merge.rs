@@ -322,7 +322,7 @@ impl Merger {
     /// Reads one request file. Lines without a string `request_id` are
     /// noted and skipped; an id given twice keeps its first place and is
     /// noted. `O(file)`; about 40 bytes of index a request. Framing and
-    /// parsing run on a second thread.
+    /// parsing run off this thread ([`parse_workers`] of them).
     pub fn add_requests<R: Read + Send>(&mut self, name: &str, reader: R) -> io::Result<()> {
         let file = self.request_files.len() as u32;
         self.request_files.push(name.to_owned());
@@ -380,8 +380,8 @@ impl Merger {
 
     /// Reads one result file (a file: the winners are read from it again at
     /// the end). Unknown result lines are written to `unknown` as they are.
-    /// `O(file)`; keeps the file open. Framing and parsing run on a second
-    /// thread.
+    /// `O(file)`; keeps the file open. Framing and parsing run off this
+    /// thread ([`parse_workers`] of them).
     pub fn add_results(
         &mut self,
         path: &std::path::Path,

@@ -130,7 +130,7 @@ fn validate_file(path: &str, args: &Args, out: &mut impl Write) -> Result<Summar
         };
     let mut output_error = None;
     let mut position = 0;
-    // Framing and the stateless checks run on a second thread.
+    // Framing and the stateless checks run off this thread (one worker a core).
     let read = for_each_prechecked(reader, framer, |frame, pre, ahead| {
         position = frame.end();
         validator.warm(ahead);
