@@ -12,10 +12,45 @@ use std::io::BufRead;
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use syncbatch::frame::{Frame, Framer, LineCodec, LineReader};
+use syncbatch::frame::{Frame, Framer, Frames, LineCodec, LineReader};
 use tokio_util::codec::{Decoder, LinesCodec};
 
 const SIZE: usize = 64 << 20;
+
+/// The bytes of the lines among `frames`.
+fn line_bytes(frames: &mut Frames) -> usize {
+    frames
+        .map(|f| match f {
+            Frame::Line(l) => l.bytes().len(),
+            Frame::TooLong(_) => 0,
+        })
+        .sum()
+}
+
+/// The bytes of `data`'s lines, read with `read_until` into a new `Vec` each.
+fn read_until_total(data: &[u8]) -> usize {
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, data);
+    let mut total = 0usize;
+    loop {
+        let mut line = Vec::new();
+        if reader.read_until(b'\n', &mut line).unwrap() == 0 {
+            break;
+        }
+        total += line.len();
+    }
+    total
+}
+
+/// The bytes of `buf`'s lines as tokio-util's `LinesCodec` decodes them; the
+/// buffer is handed back to be freed outside the timing.
+fn lines_codec_total(mut buf: BytesMut) -> (usize, BytesMut) {
+    let mut codec = LinesCodec::new();
+    let mut total = 0usize;
+    while let Some(line) = codec.decode_eof(&mut buf).unwrap() {
+        total += line.len();
+    }
+    (total, buf)
+}
 
 fn frame(c: &mut Criterion) {
     let data = syncbatch::generate::records_of_size(1, SIZE);
@@ -30,15 +65,9 @@ fn frame(c: &mut Criterion) {
         b.iter_batched(
             || data.clone(),
             |buf| {
-                let mut total = 0usize;
                 let mut frames = Framer::new().frames(buf);
-                for f in frames.by_ref() {
-                    if let Frame::Line(l) = f {
-                        total += l.bytes().len();
-                    }
-                }
                 // The buffer is freed outside the timing, as the setup made it outside.
-                (total, frames)
+                (line_bytes(&mut frames), frames)
             },
             BatchSize::LargeInput,
         )
@@ -71,30 +100,12 @@ fn frame(c: &mut Criterion) {
         )
     });
     group.bench_function("BufRead::read_until (Vec per line)", |b| {
-        b.iter(|| {
-            let mut reader = std::io::BufReader::with_capacity(256 * 1024, black_box(&data[..]));
-            let mut total = 0usize;
-            loop {
-                let mut line = Vec::new();
-                if reader.read_until(b'\n', &mut line).unwrap() == 0 {
-                    break;
-                }
-                total += line.len();
-            }
-            total
-        })
+        b.iter(|| read_until_total(black_box(&data)))
     });
     group.bench_function("tokio-util LinesCodec", |b| {
         b.iter_batched(
             || BytesMut::from(bytes::Bytes::from(data.clone())),
-            |mut buf| {
-                let mut codec = LinesCodec::new();
-                let mut total = 0usize;
-                while let Some(line) = codec.decode_eof(&mut buf).unwrap() {
-                    total += line.len();
-                }
-                (total, buf)
-            },
+            lines_codec_total,
             BatchSize::LargeInput,
         )
     });
@@ -117,41 +128,15 @@ fn frame_cached(c: &mut Criterion) {
     // just before each run so that it is in the cache too.
     let shared = bytes::Bytes::from(data.clone());
     group.bench_function("syncbatch Framer::frames (in memory)", |b| {
-        b.iter(|| {
-            let mut total = 0usize;
-            for f in Framer::new().frames(shared.clone()) {
-                if let Frame::Line(l) = f {
-                    total += l.bytes().len();
-                }
-            }
-            total
-        })
+        b.iter(|| line_bytes(&mut Framer::new().frames(shared.clone())))
     });
     group.bench_function("BufRead::read_until (Vec per line)", |b| {
-        b.iter(|| {
-            let mut reader = std::io::BufReader::with_capacity(256 * 1024, black_box(&data[..]));
-            let mut total = 0usize;
-            loop {
-                let mut line = Vec::new();
-                if reader.read_until(b'\n', &mut line).unwrap() == 0 {
-                    break;
-                }
-                total += line.len();
-            }
-            total
-        })
+        b.iter(|| read_until_total(black_box(&data)))
     });
     group.bench_function("tokio-util LinesCodec", |b| {
         b.iter_batched(
             || BytesMut::from(bytes::Bytes::from(data.clone())),
-            |mut buf| {
-                let mut codec = LinesCodec::new();
-                let mut total = 0usize;
-                while let Some(line) = codec.decode_eof(&mut buf).unwrap() {
-                    total += line.len();
-                }
-                (total, buf)
-            },
+            lines_codec_total,
             BatchSize::PerIteration,
         )
     });

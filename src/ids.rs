@@ -222,7 +222,6 @@ impl IdSet {
         let slots = (self.slots() * 2).max(1024);
         let old = std::mem::replace(&mut self.store, Store::zeroed(slots * ENTRY));
         self.mask = slots - 1;
-        let bytes = self.store.bytes_mut();
         for entry in old.bytes().chunks_exact(ENTRY) {
             if entry[12..] == [0; 4] {
                 continue;
@@ -230,11 +229,10 @@ impl IdSet {
             let key = IdKey(std::array::from_fn(|w| {
                 u32::from_le_bytes(entry[w * 4..][..4].try_into().expect("4 bytes"))
             }));
-            let mut slot = key.slot(self.mask);
-            while bytes[slot * ENTRY + 12..][..4] != [0; 4] {
-                slot = (slot + 1) & self.mask;
+            // Keys are distinct, so `find` ends at an empty slot.
+            if let Err(slot) = self.find(key) {
+                self.store.bytes_mut()[slot * ENTRY..][..ENTRY].copy_from_slice(entry);
             }
-            bytes[slot * ENTRY..][..ENTRY].copy_from_slice(entry);
         }
     }
 }
