@@ -6,30 +6,9 @@
 //! validation, no minimum and no hashing: the floor.
 
 use std::hint::black_box;
-use std::io;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use syncbatch::split::{sha256_hex, Manifest, Record, Rejected, Sink, SplitOptions, Splitter};
-
-/// Hashes batches as the directory sink does, and writes nothing.
-struct HashSink(Vec<String>);
-
-impl Sink for HashSink {
-    fn batch(&mut self, index: usize, records: Vec<Record>) -> io::Result<String> {
-        self.0.push(sha256_hex(&records));
-        Ok(format!("batch-{index:05}.jsonl"))
-    }
-    fn reject(&mut self, _: &Rejected) -> io::Result<()> {
-        Ok(())
-    }
-    fn finish_batches(&mut self) -> io::Result<Vec<String>> {
-        Ok(std::mem::take(&mut self.0))
-    }
-    fn commit(&mut self, _: &Manifest) -> io::Result<()> {
-        Ok(())
-    }
-    fn abort(&mut self) {}
-}
+use syncbatch::split::{DryRunSink, SplitOptions, Splitter};
 
 fn greedy(data: &[u8]) -> usize {
     let (mut batches, mut count, mut bytes, mut start) = (0, 0u64, 0u64, 0usize);
@@ -54,7 +33,7 @@ fn split(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("syncbatch Splitter (validate + plan + sha256)", |b| {
         b.iter(|| {
-            let mut s = Splitter::new(SplitOptions::default(), HashSink(Vec::new()));
+            let mut s = Splitter::new(SplitOptions::default(), DryRunSink::new("batch"));
             s.split_reader("bench", black_box(&data[..])).unwrap();
             let (summary, _) = s.finish().unwrap();
             assert_eq!(summary.records, 100_000);

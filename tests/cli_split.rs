@@ -503,3 +503,55 @@ fn an_unwritable_directory_gives_a_clear_error() {
     );
     assert_eq!(stdout.lines().count(), 1, "something was written: {stdout}");
 }
+
+#[test]
+fn dry_run_prints_the_manifest_a_real_run_writes_and_writes_nothing() {
+    // Several batches under a byte limit, blank lines, refused lines: the
+    // manifest must match the real run's field for field, hashes included.
+    let mut g = syncbatch::generate::Generator::new(33).invalid_fraction(0.1);
+    let mut input = Vec::new();
+    for _ in 0..300 {
+        g.next_record(&mut input);
+    }
+    let dir = scratch("dry");
+    let file = dir.join("in.jsonl");
+    fs::write(&file, &input).unwrap();
+    let file = file.to_str().unwrap();
+    let limits = ["--max-bytes", "30000", "--skip-invalid", "--prefix", "part"];
+
+    let never = dir.join("never");
+    let mut args = vec!["split", "--dry-run", "--out", never.to_str().unwrap()];
+    args.extend(limits);
+    args.push(file);
+    let dry = run(&args);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry.stderr));
+    assert!(!never.exists(), "a dry run created its --out");
+    assert!(text(&dry.stderr).contains("nothing written"));
+
+    let out = dir.join("out");
+    let mut args = vec!["split", "--out", out.to_str().unwrap()];
+    args.extend(limits);
+    args.push(file);
+    let real = run(&args);
+    assert_eq!(real.status.code(), Some(0), "{}", text(&real.stderr));
+    let written = fs::read(out.join("manifest.json")).unwrap();
+    assert_eq!(text(&dry.stdout), text(&written));
+    let manifest: Value = serde_json::from_slice(&written).unwrap();
+    assert!(manifest["batches"].as_array().unwrap().len() > 1);
+    assert!(manifest["rejected"].as_u64().unwrap() > 0);
+
+    // Every refused line is reported: one line of errors or more each.
+    let reported = text(&dry.stderr).matches(": error[").count() as u64;
+    assert!(reported >= manifest["rejected"].as_u64().unwrap());
+}
+
+#[test]
+fn dry_run_of_a_non_compliant_input_fails_and_prints_no_manifest() {
+    let dir = scratch("dry-n7");
+    let file = dir.join("in.jsonl");
+    fs::write(&file, generated(7, 2)).unwrap();
+    let o = run(&["split", "--dry-run", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    assert!(text(&o.stderr).contains("7 valid records in all; a batch needs at least 20"));
+}

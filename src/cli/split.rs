@@ -3,7 +3,9 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use syncbatch::split::{DirSink, SplitError, SplitOptions, Splitter};
+use syncbatch::split::{
+    DirSink, DryRunSink, Sink, SplitError, SplitOptions, SplitSummary, Splitter,
+};
 use syncbatch::validate::{for_each_prechecked, Severity};
 
 use super::validate::{write_diagnostic, Format, LimitArgs};
@@ -16,8 +18,8 @@ pub struct Args {
     #[arg(required = true)]
     pub inputs: Vec<String>,
     /// Output directory: absent or empty unless --force.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "dry_run")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Batch file names: PREFIX-00001.jsonl, ...
@@ -38,6 +40,11 @@ pub struct Args {
     /// Prefix of the ids --wrap makes.
     #[arg(long, value_name = "PREFIX", default_value = "req-")]
     pub id_prefix: String,
+    /// Write nothing: check and plan as usual, print the manifest a real run
+    /// would write (hashes included) to stdout, and every refused line's
+    /// errors to stderr. --out is not needed and not touched.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Runs the subcommand; returns the exit status.
@@ -56,7 +63,17 @@ pub fn run(args: Args) -> u8 {
         eprintln!("syncbatch: need 1 <= --max-records and --min-records <= --max-records");
         return FAILURE;
     }
-    let mut sink = match DirSink::create(&args.out, &args.prefix, args.force) {
+    let options = SplitOptions {
+        limits: args.limits.limits(),
+        wrap: args.wrap,
+        id_prefix: args.id_prefix.clone(),
+        skip_invalid: args.skip_invalid,
+    };
+    let out = match (&args.out, args.dry_run) {
+        (Some(out), false) => out.clone(),
+        _ => return dry_run(&args, options),
+    };
+    let mut sink = match DirSink::create(&out, &args.prefix, args.force) {
         Ok(sink) => sink.sync(args.sync),
         Err(e) => {
             eprintln!("syncbatch: {e}");
@@ -72,20 +89,71 @@ pub fn run(args: Args) -> u8 {
             }
         };
     }
-    let options = SplitOptions {
-        limits: args.limits.limits(),
-        wrap: args.wrap,
-        id_prefix: args.id_prefix.clone(),
-        skip_invalid: args.skip_invalid,
-    };
     let mut splitter = Splitter::new(options, sink);
+    if let Err(status) = feed(&args, &mut splitter) {
+        return status;
+    }
+    let done = finish(splitter, |summary| {
+        format!(
+            "{} records in {} batch files in {} ({} blank lines dropped, {} lines rejected{})",
+            summary.records,
+            summary.batches,
+            out.display(),
+            summary.dropped_blank_lines,
+            summary.rejected,
+            if summary.warnings > 0 {
+                format!(", {} warnings: see `syncbatch validate`", summary.warnings)
+            } else {
+                String::new()
+            }
+        )
+    });
+    done.map_or_else(|status| status, |_| OK)
+}
+
+/// `--dry-run`: the split without a directory; the manifest to stdout.
+fn dry_run(args: &Args, options: SplitOptions) -> u8 {
+    let mut splitter = Splitter::new(options, DryRunSink::new(&args.prefix));
+    if let Err(status) = feed(args, &mut splitter) {
+        return status;
+    }
+    let done = finish(splitter, |summary| {
+        format!(
+            "dry run: {} records would make {} batch files ({} blank lines dropped, {} lines rejected); nothing written",
+            summary.records, summary.batches, summary.dropped_blank_lines, summary.rejected
+        )
+    });
+    match done {
+        Ok(DryRunSink {
+            manifest: Some(manifest),
+            ..
+        }) => {
+            let mut text = serde_json::to_string_pretty(&manifest).expect("a manifest serializes");
+            text.push('\n');
+            match io::stdout().lock().write_all(text.as_bytes()) {
+                Ok(()) => OK,
+                Err(e) => {
+                    eprintln!("syncbatch: cannot write the manifest to stdout: {e}");
+                    FAILURE
+                }
+            }
+        }
+        Ok(_) => unreachable!("a finished split commits its manifest"),
+        Err(status) => status,
+    }
+}
+
+/// Reads every input into the splitter, reporting invalid lines (unless
+/// they are skipped into a rejected file). On failure, the exit status.
+fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
+    let report_invalid = !args.skip_invalid || args.dry_run;
     let stderr = io::stderr();
     for path in &args.inputs {
         let input = match open(path) {
             Ok(input) => input,
             Err(message) => {
                 eprintln!("syncbatch: {message}; nothing written");
-                return FAILURE;
+                return Err(FAILURE);
             }
         };
         let bar = progress(input.size, &input.name);
@@ -98,7 +166,7 @@ pub fn run(args: Args) -> u8 {
             position = frame.end();
             splitter.warm(ahead);
             match splitter.push_prechecked(frame, pre).map(|d| d.is_empty()) {
-                Ok(false) if !args.skip_invalid => {
+                Ok(false) if report_invalid => {
                     let mut err = stderr.lock();
                     let (diagnostics, frame) = splitter.last_invalid();
                     for d in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
@@ -121,38 +189,34 @@ pub fn run(args: Args) -> u8 {
         bar.finish_and_clear();
         if let Some(e) = failure {
             eprintln!("syncbatch: {e}; nothing written");
-            return FAILURE;
+            return Err(FAILURE);
         }
         if let Err(e) = read {
             eprintln!("syncbatch: {name}: read error after byte {position}: {e}; nothing written");
-            return FAILURE;
+            return Err(FAILURE);
         }
     }
+    Ok(())
+}
+
+/// Ends the split: says `summary` on stderr and gives back the sink, or
+/// says why it failed and gives the exit status.
+fn finish<S: Sink>(
+    splitter: Splitter<S>,
+    summary: impl FnOnce(&SplitSummary) -> String,
+) -> Result<S, u8> {
     match splitter.finish() {
-        Ok((summary, _)) => {
-            let _ = writeln!(
-                io::stderr(),
-                "syncbatch: {} records in {} batch files in {} ({} blank lines dropped, {} lines rejected{})",
-                summary.records,
-                summary.batches,
-                args.out.display(),
-                summary.dropped_blank_lines,
-                summary.rejected,
-                if summary.warnings > 0 {
-                    format!(", {} warnings: see `syncbatch validate`", summary.warnings)
-                } else {
-                    String::new()
-                }
-            );
-            OK
+        Ok((done, sink)) => {
+            let _ = writeln!(io::stderr(), "syncbatch: {}", summary(&done));
+            Ok(sink)
         }
         Err(e @ SplitError::Io(..)) => {
             eprintln!("syncbatch: {e}");
-            FAILURE
+            Err(FAILURE)
         }
         Err(e) => {
             eprintln!("syncbatch: {e}");
-            NOT_COMPLIANT
+            Err(NOT_COMPLIANT)
         }
     }
 }
