@@ -123,23 +123,20 @@ fn dry_run(args: &Args, options: SplitOptions) -> u8 {
             summary.records, summary.batches, summary.dropped_blank_lines, summary.rejected
         )
     });
-    match done {
-        Ok(DryRunSink {
-            manifest: Some(manifest),
-            ..
-        }) => {
-            let mut text = serde_json::to_string_pretty(&manifest).expect("a manifest serializes");
-            text.push('\n');
-            match io::stdout().lock().write_all(text.as_bytes()) {
-                Ok(()) => OK,
-                Err(e) => {
-                    eprintln!("syncbatch: cannot write the manifest to stdout: {e}");
-                    FAILURE
-                }
-            }
+    let manifest = match done {
+        Ok(sink) => sink.manifest,
+        Err(status) => return status,
+    };
+    let text = manifest.ok_or_else(|| io::Error::other("the split ended without a manifest"));
+    let written = text
+        .and_then(|m| serde_json::to_string_pretty(&m).map_err(io::Error::from))
+        .and_then(|text| writeln!(io::stdout().lock(), "{text}"));
+    match written {
+        Ok(()) => OK,
+        Err(e) => {
+            eprintln!("syncbatch: cannot print the manifest: {e}");
+            FAILURE
         }
-        Ok(_) => unreachable!("a finished split commits its manifest"),
-        Err(status) => status,
     }
 }
 
