@@ -127,10 +127,9 @@ fn dry_run(args: &Args, options: SplitOptions) -> u8 {
         Ok(sink) => sink.manifest,
         Err(status) => return status,
     };
-    let text = manifest.ok_or_else(|| io::Error::other("the split ended without a manifest"));
-    let written = text
-        .and_then(|m| serde_json::to_string_pretty(&m).map_err(io::Error::from))
-        .and_then(|text| writeln!(io::stdout().lock(), "{text}"));
+    let written = manifest
+        .ok_or_else(|| io::Error::other("the split ended without a manifest"))
+        .and_then(|m| io::stdout().lock().write_all(&m.to_json()));
     match written {
         Ok(()) => OK,
         Err(e) => {

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
-use super::{Manifest, Record, Rejected, Sink};
+use super::{batch_file_name, Manifest, Record, Rejected, Sink};
 
 /// Batches waiting for the writer thread: a bound on memory (two batches,
 /// at most 10 MB) that still lets validation run ahead of the disk.
@@ -191,7 +191,7 @@ fn annotate(e: io::Error, what: &str, path: &Path) -> io::Error {
 
 impl Sink for DirSink {
     fn batch(&mut self, index: usize, records: Vec<Record>) -> io::Result<String> {
-        let name = format!("{}-{index:05}.jsonl", self.prefix);
+        let name = batch_file_name(&self.prefix, index);
         if self.start_writer().send((name.clone(), records)).is_err() {
             // The writer stopped: it failed, and says why.
             return Err(self
@@ -229,8 +229,7 @@ impl Sink for DirSink {
                     .map_err(|e| annotate(e, "cannot write", &path))?;
             }
         }
-        let mut text = serde_json::to_vec_pretty(manifest).map_err(io::Error::from)?;
-        text.push(b'\n');
+        let text = manifest.to_json();
         write_file(&self.staging.join("manifest.json"), self.sync, &text)?;
         if self.force {
             self.remove_stale()?;

@@ -169,6 +169,11 @@ pub fn sha256_hex(records: &[Record]) -> String {
     format!("{:x}", h.finalize())
 }
 
+/// The name of batch file number `index` (1-based): `<prefix>-00001.jsonl`.
+pub fn batch_file_name(prefix: &str, index: usize) -> String {
+    format!("{prefix}-{index:05}.jsonl")
+}
+
 /// A sink that writes nothing: a dry run. It hashes each batch as
 /// [`DirSink`] would write it (on the calling thread: about 1 s a GiB with
 /// SHA-NI) and keeps the manifest, so a dry run's manifest is the one a real
@@ -196,7 +201,7 @@ impl DryRunSink {
 impl Sink for DryRunSink {
     fn batch(&mut self, index: usize, records: Vec<Record>) -> io::Result<String> {
         self.hashes.push(sha256_hex(&records));
-        Ok(format!("{}-{index:05}.jsonl", self.prefix))
+        Ok(batch_file_name(&self.prefix, index))
     }
 
     fn reject(&mut self, _: &Rejected) -> io::Result<()> {
@@ -231,7 +236,7 @@ pub struct MemorySink {
 impl Sink for MemorySink {
     fn batch(&mut self, index: usize, records: Vec<Record>) -> io::Result<String> {
         self.batches.push(records);
-        Ok(format!("batch-{index:05}.jsonl"))
+        Ok(batch_file_name("batch", index))
     }
 
     fn reject(&mut self, rejected: &Rejected) -> io::Result<()> {
@@ -271,6 +276,15 @@ pub struct Manifest {
     pub dropped_blank_lines: u64,
     /// Lines refused (with `skip_invalid`).
     pub rejected: u64,
+}
+
+impl Manifest {
+    /// `manifest.json` as written: pretty JSON and a final newline.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut text = serde_json::to_vec_pretty(self).expect("a manifest is plain data");
+        text.push(b'\n');
+        text
+    }
 }
 
 /// The limits, as the manifest spells them.
