@@ -186,3 +186,44 @@ fn human_output_shows_the_offending_part_of_the_line() {
     assert!(excerpt.chars().count() < 100, "{excerpt}");
     assert!(excerpt.contains('…'));
 }
+
+/// Messages quote what the input holds; a terminal must not get its control
+/// characters or bidirectional overrides (they can recolour, retitle or
+/// reorder what the user reads). JSON output keeps them, escaped as JSON.
+#[test]
+fn human_and_github_output_escape_what_a_terminal_would_obey() {
+    let line =
+        "{\"request_id\":\"\\u001b[31mX\",\"endpoint\":\"/v2/gen\\u001b]0;t\\u0007\\u202e\",\
+                \"payload\":{\"model\":\"lipsync-\\u009b2\",\"input\":[],\"k\\u2066\":1}}\n";
+    for format in ["human", "github"] {
+        let out = syncbatch(
+            &["validate", "--format", format, "-"],
+            Some(line.as_bytes()),
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let shown = text(&out.stdout);
+        for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}', '\u{2066}'] {
+            assert!(
+                !shown.contains(bad),
+                "{format} output holds {bad:?}:\n{shown}"
+            );
+        }
+        assert!(shown.contains("bad_endpoint"), "{shown}");
+        assert!(shown.contains(r"/v2/gen\u{1b}]0;t\u{7}\u{202e}"), "{shown}");
+        assert!(shown.contains(r"lipsync-\u{9b}2"), "{shown}");
+    }
+    let out = syncbatch(
+        &["validate", "--format", "json", "-"],
+        Some(line.as_bytes()),
+    );
+    let endpoint = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["code"] == "bad_endpoint")
+        .unwrap();
+    let message = endpoint["message"].as_str().unwrap();
+    assert!(
+        message.contains("/v2/gen\u{1b}]0;t\u{7}\u{202e}"),
+        "{message}"
+    );
+}

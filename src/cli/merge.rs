@@ -9,7 +9,7 @@ use syncbatch::merge::{MergeSummary, Merger};
 use syncbatch::split::{DirSink, SplitError, SplitOptions, Splitter};
 
 use super::validate::LimitArgs;
-use super::{open, progress, FAILURE, NOT_COMPLIANT, OK};
+use super::{open, printable, progress, FAILURE, NOT_COMPLIANT, OK};
 
 /// Join batch output files back to the requests, keyed by request_id.
 #[derive(clap::Args, Debug)]
@@ -164,7 +164,7 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
         aside.finish().map_err(|e| e.to_string())?;
     }
     for note in merger.notes() {
-        eprintln!("syncbatch: {note}");
+        eprintln!("syncbatch: {}", printable(&note.to_string()));
     }
     if merger.notes_dropped() > 0 {
         eprintln!(

@@ -7,7 +7,7 @@ use serde::Serialize;
 use syncbatch::frame::Frame;
 use syncbatch::validate::{for_each_prechecked, Diagnostic, Limits, Summary, Validator};
 
-use super::{open, progress, Progress, FAILURE, NOT_COMPLIANT, OK};
+use super::{open, printable, progress, unprintable, Progress, FAILURE, NOT_COMPLIANT, OK};
 
 /// How diagnostics are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -216,7 +216,7 @@ pub(crate) fn write_diagnostic(
                 out,
                 "::{} file={}",
                 d.severity.as_str(),
-                escape_property(file)
+                escape_property(&printable(file))
             )?;
             if let Some(line) = d.line {
                 write!(out, ",line={line}")?;
@@ -228,18 +228,20 @@ pub(crate) fn write_diagnostic(
             if let Some(id) = &d.request_id {
                 message.push_str(&format!(" (request_id {id})"));
             }
-            writeln!(out, "::{}", escape_data(&message))
+            writeln!(out, "::{}", escape_data(&printable(&message)))
         }
         Format::Human => {
-            write!(out, "{file}:")?;
+            write!(out, "{}:", printable(file))?;
             if let Some(line) = d.line {
                 write!(out, "{line}:")?;
                 if let Some(col) = d.column {
                     write!(out, "{col}:")?;
                 }
             }
-            write!(out, " {}[{}]: {}", d.severity.as_str(), d.code, d.message)?;
-            match (&d.request_id, &d.path) {
+            let message = printable(&d.message);
+            write!(out, " {}[{}]: {message}", d.severity.as_str(), d.code)?;
+            let path = d.path.as_deref().map(printable);
+            match (&d.request_id, path) {
                 (Some(id), Some(path)) => write!(out, " (request_id {id:?}, at {path})")?,
                 (Some(id), None) => write!(out, " (request_id {id:?})")?,
                 (None, Some(path)) => write!(out, " (at {path})")?,
@@ -331,7 +333,7 @@ fn excerpt(line: &[u8], at: usize, radius: usize) -> (String, usize) {
     let printable = |bytes: &[u8]| -> String {
         String::from_utf8_lossy(bytes)
             .chars()
-            .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+            .map(|c| if unprintable(c) { '\u{FFFD}' } else { c })
             .collect()
     };
     let lead = if start > 0 { "…" } else { "" };
