@@ -10,8 +10,16 @@
 //!
 //! - [`frame`]: zero-copy line framing, blocking and async;
 //! - [`validate`]: the incremental validator and its diagnostics;
+//! - [`split`]: inputs of any size into compliant batch files, with the
+//!   fewest batches a contiguous split allows;
+//! - [`merge`]: result files joined back to the requests, in request order,
+//!   with a retry set;
+//! - [`api`]: typed Batch API objects (batch, statuses, output lines,
+//!   webhook bodies and their signatures);
 //! - [`ids`]: a compact set of request ids;
 //! - [`generate`]: realistic records for tests and benches (feature `generate`).
+//!
+//! Each of these modules has a worked example in its documentation.
 //!
 //! # Example
 //!
