@@ -422,6 +422,31 @@ fn a_non_empty_directory_needs_force_and_force_replaces_stale_files() {
 }
 
 #[test]
+fn an_output_path_that_is_a_file_is_refused_and_left_alone() {
+    let dir = scratch("outfile");
+    let file = dir.join("in.jsonl");
+    fs::write(&file, generated(40, 15)).unwrap();
+    let out = dir.join("taken");
+    fs::write(&out, "keep me").unwrap();
+    let o = run(&[
+        "split",
+        "--out",
+        out.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}: not usable as the output directory",
+            out.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_to_string(&out).unwrap(), "keep me");
+}
+
+#[test]
 fn reads_standard_input() {
     let dir = scratch("stdin");
     let out = dir.join("out");

@@ -64,7 +64,10 @@ impl DirSink {
                 fs::create_dir_all(dir).map_err(|e| annotate(e, "cannot create", dir))?;
                 created = true;
             }
-            Err(e) => return Err(annotate(e, "cannot read", dir)),
+            Err(e) => {
+                let why = format!("{}: not usable as the output directory: {e}", dir.display());
+                return Err(io::Error::new(e.kind(), why));
+            }
         }
         let staging = dir.join(format!(".syncbatch-staging-{}", std::process::id()));
         if staging.exists() {
