@@ -431,3 +431,118 @@ fn a_small_retry_set_goes_to_the_undersized_file() {
     assert_eq!(undersized.lines().count(), 3);
     assert!(undersized.lines().next().unwrap().contains("\"r0\""));
 }
+
+/// The merged lines `ids` with no results give: every one MISSING.
+fn all_missing(ids: &[&str]) -> String {
+    ids.iter()
+        .map(|id| format!("\"request_id\":\"{id}\",\"status\":\"MISSING\""))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+fn assert_merged(text: &str, ids: &[&str]) {
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), ids.len(), "{text}");
+    for (line, want) in lines.iter().zip(all_missing(ids).split('|')) {
+        assert!(line.contains(want), "{line}");
+    }
+}
+
+#[test]
+fn outputs_that_are_not_regular_files_are_written_to_not_replaced() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dir = scratch("special");
+    let ids = ["a", "b", "c"];
+    let req = requests(&dir, &ids);
+    let results = dir.join("output.jsonl");
+    fs::write(
+        &results,
+        "{\"request_id\":\"zz\",\"status\":\"COMPLETED\"}\n",
+    )
+    .unwrap();
+    let base = ["merge", "--requests", p(&req), "--results", p(&results)];
+
+    // A FIFO stays a FIFO and its reader gets the merged lines.
+    let fifo = dir.join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::read_to_string(fifo).unwrap())
+    };
+    let o = run(&[&base[..], &["--out", p(&fifo)]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    // (Checked before joining: a replaced FIFO leaves the reader waiting.)
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_merged(&reader.join().unwrap(), &ids);
+
+    // Devices, made here rather than using /dev's own, so that a regression
+    // replaces only these: a null device (a common --unknown) stays one; a
+    // full one gives a clear error, exit 2, and stays one. Making a device
+    // needs root, as CI is; elsewhere this part is skipped.
+    let null = dir.join("null");
+    let full = dir.join("full");
+    let made = |path: &Path, minor: &str| {
+        Command::new("mknod")
+            .args([p(path), "c", "1", minor])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if made(&null, "3") && made(&full, "7") {
+        let o = run(&[
+            &base[..],
+            &["--out", p(&dir.join("m.jsonl")), "--unknown", p(&null)],
+        ]
+        .concat());
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        assert!(fs::metadata(&null).unwrap().file_type().is_char_device());
+        let o = run(&[&base[..], &["--out", p(&full)]].concat());
+        assert_eq!(o.status.code(), Some(2));
+        let stderr = text(&o.stderr);
+        assert!(
+            stderr.contains(&format!("{}: No space left on device", p(&full))),
+            "{stderr}"
+        );
+        assert!(fs::metadata(&full).unwrap().file_type().is_char_device());
+    } else {
+        eprintln!("not root: the device cases are skipped");
+    }
+
+    // A symbolic link is followed: its target is replaced, keeping its
+    // permissions, and the link stays a link.
+    let target = dir.join("private.jsonl");
+    fs::write(&target, "old\n").unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.join("link.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let o = run(&[&base[..], &["--out", p(&link)]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_merged(&fs::read_to_string(&target).unwrap(), &ids);
+    assert_eq!(
+        fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Standard output by its /proc name (as /dev/stdout resolves), onto a
+    // file opened to append: the lines go after what was there.
+    let appended = dir.join("appended.txt");
+    fs::write(&appended, "first\n").unwrap();
+    let stdout = fs::OpenOptions::new().append(true).open(&appended).unwrap();
+    let o = Command::new(bin())
+        .args([&base[..], &["--out", "/proc/self/fd/1"]].concat())
+        .stdout(stdout)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let got = fs::read_to_string(&appended).unwrap();
+    let rest = got.strip_prefix("first\n").expect("the earlier line kept");
+    assert_merged(rest, &ids);
+}

@@ -39,28 +39,69 @@ pub struct Args {
     pub limits: LimitArgs,
 }
 
-/// A file written aside and renamed into place when done.
+/// An output file. A regular file (or a new one) is written aside and
+/// renamed into place when done, so that it appears whole or not at all,
+/// with the permissions of the file it replaces; a symbolic link is followed,
+/// so that its target is replaced and the link kept. Anything else that
+/// exists (`/dev/null`, a FIFO), and any path under `/dev` or `/proc`
+/// (`/dev/stdout`, which may name a file the shell opened to append to), is
+/// written to directly: renaming over it would replace the device or pipe
+/// with a file.
 struct Aside {
     path: PathBuf,
-    temp: PathBuf,
+    /// The file written aside, when there is one.
+    temp: Option<PathBuf>,
     out: Option<BufWriter<File>>,
 }
 
 impl Aside {
     fn create(path: &Path) -> io::Result<Aside> {
-        let name = path
+        let cannot = |what: &str, p: &Path, e: io::Error| {
+            io::Error::new(e.kind(), format!("cannot {what} {}: {e}", p.display()))
+        };
+        let target = match fs::canonicalize(path) {
+            Ok(target) => target,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => path.to_owned(),
+            Err(e) => return Err(cannot("open", path, e)),
+        };
+        let existing = match fs::metadata(&target) {
+            Ok(meta) => Some(meta),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(cannot("open", path, e)),
+        };
+        let special = path.starts_with("/dev") || path.starts_with("/proc");
+        if let Some(meta) = existing.as_ref().filter(|m| special || !m.is_file()) {
+            if meta.is_dir() {
+                let e = io::Error::new(io::ErrorKind::IsADirectory, "it is a directory");
+                return Err(cannot("write", path, e));
+            }
+            // Appending: `/dev/stdout` reopens the shell's file at offset 0,
+            // and `>>` means after what is there (after `>` it is empty).
+            let file = fs::OpenOptions::new()
+                .append(true)
+                .open(&target)
+                .map_err(|e| cannot("open", path, e))?;
+            return Ok(Aside {
+                path: path.to_owned(),
+                temp: None,
+                out: Some(BufWriter::with_capacity(256 * 1024, file)),
+            });
+        }
+        let name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temp = path.with_file_name(format!(".{name}.syncbatch-{}", std::process::id()));
-        let file = File::create(&temp).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot create {}: {e}", temp.display()))
-        })?;
-        Ok(Aside {
-            path: path.to_owned(),
-            temp,
+        let temp = target.with_file_name(format!(".{name}.syncbatch-{}", std::process::id()));
+        let file = File::create(&temp).map_err(|e| cannot("create", path, e))?;
+        let aside = Aside {
+            path: target,
+            temp: Some(temp),
             out: Some(BufWriter::with_capacity(256 * 1024, file)),
-        })
+        };
+        if let (Some(meta), Some(temp)) = (existing, &aside.temp) {
+            fs::set_permissions(temp, meta.permissions()).map_err(|e| cannot("write", temp, e))?;
+        }
+        Ok(aside)
     }
 
     fn writer(&mut self) -> &mut BufWriter<File> {
@@ -69,20 +110,24 @@ impl Aside {
 
     fn finish(mut self) -> io::Result<()> {
         let out = self.out.take().expect("open until finished");
-        out.into_inner().map_err(|e| e.into_error())?;
-        fs::rename(&self.temp, &self.path).map_err(|e| {
+        let cannot = |e: io::Error| {
             io::Error::new(
                 e.kind(),
                 format!("cannot write {}: {e}", self.path.display()),
             )
-        })
+        };
+        out.into_inner().map_err(|e| cannot(e.into_error()))?;
+        match &self.temp {
+            Some(temp) => fs::rename(temp, &self.path).map_err(cannot),
+            None => Ok(()),
+        }
     }
 }
 
 impl Drop for Aside {
     fn drop(&mut self) {
-        if self.out.is_some() {
-            let _ = fs::remove_file(&self.temp);
+        if let (Some(_), Some(temp)) = (&self.out, &self.temp) {
+            let _ = fs::remove_file(temp);
         }
     }
 }
@@ -176,7 +221,11 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
     if let Some(path) = &args.summary {
         let mut text = serde_json::to_string_pretty(&summary).expect("figures serialise");
         text.push('\n');
-        fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let mut out = Aside::create(path).map_err(|e| e.to_string())?;
+        out.writer()
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        out.finish().map_err(|e| e.to_string())?;
     }
     if let Some(dir) = &args.retry_dir {
         retry(&merger, dir, args)?;
