@@ -1,7 +1,7 @@
 //! The `syncbatch` command line, thin over the library.
 //!
 //! Exit codes, every subcommand: 0 success, 1 the input is not compliant,
-//! 2 usage or I/O error.
+//! 2 usage or I/O error; 130 after Ctrl-C or another termination signal.
 
 mod cli;
 
@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    cli::interrupt::install();
     let status = match cli.command {
         Command::Validate(args) => cli::validate::run(args),
         Command::Split(args) => cli::split::run(args),

@@ -546,3 +546,47 @@ fn outputs_that_are_not_regular_files_are_written_to_not_replaced() {
     let rest = got.strip_prefix("first\n").expect("the earlier line kept");
     assert_merged(rest, &ids);
 }
+
+#[test]
+fn ctrl_c_removes_files_written_aside() {
+    use std::io::Write;
+    let dir = scratch("sigint");
+    let ids: Vec<String> = (0..50).map(|i| format!("r{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let req = requests(&dir, &ids);
+    // Results from a FIFO: the merge waits on it with --unknown's file open
+    // aside.
+    let fifo = dir.join("results.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let unknown = dir.join("unknown.jsonl");
+    let merged = dir.join("merged.jsonl");
+    let child = Command::new(bin())
+        .args(["merge", "--requests", p(&req), "--results", p(&fifo)])
+        .args(["--out", p(&merged), "--unknown", p(&unknown)])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut writer = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    writer
+        .write_all(b"{\"request_id\":\"nobody\",\"status\":\"COMPLETED\"}\n")
+        .unwrap();
+    let temp = dir.join(format!(".unknown.jsonl.syncbatch-{}", child.id()));
+    let start = std::time::Instant::now();
+    while !temp.exists() {
+        assert!(start.elapsed().as_secs() < 20, "no file written aside");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let o = child.wait_with_output().unwrap();
+    drop(writer);
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    assert!(!temp.exists() && !unknown.exists() && !merged.exists());
+}

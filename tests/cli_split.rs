@@ -580,3 +580,71 @@ fn dry_run_of_a_non_compliant_input_fails_and_prints_no_manifest() {
     assert!(o.stdout.is_empty());
     assert!(text(&o.stderr).contains("7 valid records in all; a batch needs at least 20"));
 }
+
+/// Waits (up to 20 s) until `ready` holds.
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed().as_secs() < 20,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_split_and_leaves_nothing_behind() {
+    use std::io::Write;
+    let dir = scratch("sigint");
+    let out = dir.join("out");
+    let mut child = Command::new(bin())
+        .args(["split", "--out", out.to_str().unwrap(), "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut g = syncbatch::generate::Generator::new(21);
+    let mut chunk = |n: usize| {
+        let mut buf = Vec::new();
+        for _ in 0..n {
+            g.next_record(&mut buf);
+        }
+        buf
+    };
+    // Enough records for batches to be written aside, then the signal while
+    // the split waits for more input.
+    stdin.write_all(&chunk(3000)).unwrap();
+    let staging = out.join(format!(".syncbatch-staging-{}", child.id()));
+    wait_for("a batch written aside", || {
+        fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some())
+    });
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // More input wakes the reader; the input never ends, so only the
+    // signal can stop the split.
+    while stdin.write_all(&chunk(100)).is_ok() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("interrupted; nothing written"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(
+        !out.exists(),
+        "the output directory it made is left: {:?}",
+        fs::read_dir(&out).map(|d| d.count())
+    );
+}

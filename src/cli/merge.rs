@@ -9,7 +9,7 @@ use syncbatch::merge::{MergeSummary, Merger};
 use syncbatch::split::{DirSink, SplitError, SplitOptions, Splitter};
 
 use super::validate::LimitArgs;
-use super::{open, printable, progress, FAILURE, NOT_COMPLIANT, OK};
+use super::{interrupt, open, printable, progress, FAILURE, NOT_COMPLIANT, OK};
 
 /// Join batch output files back to the requests, keyed by request_id.
 #[derive(clap::Args, Debug)]
@@ -93,6 +93,7 @@ impl Aside {
             .unwrap_or_default();
         let temp = target.with_file_name(format!(".{name}.syncbatch-{}", std::process::id()));
         let file = File::create(&temp).map_err(|e| cannot("create", path, e))?;
+        interrupt::aside(&temp);
         let aside = Aside {
             path: target,
             temp: Some(temp),
@@ -118,7 +119,13 @@ impl Aside {
         };
         out.into_inner().map_err(|e| cannot(e.into_error()))?;
         match &self.temp {
-            Some(temp) => fs::rename(temp, &self.path).map_err(cannot),
+            Some(temp) => {
+                let moved = fs::rename(temp, &self.path).map_err(cannot);
+                if moved.is_ok() {
+                    interrupt::settled(temp);
+                }
+                moved
+            }
             None => Ok(()),
         }
     }
@@ -128,6 +135,7 @@ impl Drop for Aside {
     fn drop(&mut self) {
         if let (Some(_), Some(temp)) = (&self.out, &self.temp) {
             let _ = fs::remove_file(temp);
+            interrupt::settled(temp);
         }
     }
 }
@@ -146,7 +154,11 @@ pub fn run(args: Args) -> u8 {
         }
         Err(message) => {
             eprintln!("syncbatch: {message}");
-            FAILURE
+            if interrupt::requested() {
+                interrupt::INTERRUPTED
+            } else {
+                FAILURE
+            }
         }
     }
 }
@@ -261,6 +273,7 @@ struct RetryLines {
 
 impl Read for RetryLines {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        interrupt::check()?;
         if self.pos == self.buf.len() {
             let Some((file, offset, len)) = self.lines.next() else {
                 return Ok(0);
@@ -313,6 +326,8 @@ fn retry(merger: &Merger, dir: &Path, args: &Args) -> Result<(), String> {
             pos: 0,
         })
     };
+    // The retry split stops at a signal and removes what it set aside.
+    let _cooperating = interrupt::Cooperating::begin();
     let sink = DirSink::create(dir, "batch", false)
         .and_then(DirSink::with_rejected)
         .map_err(|e| e.to_string())?;

@@ -1,6 +1,7 @@
 //! Subcommands: argument parsing, files, and output formats. The work itself
 //! is the library's.
 
+pub mod interrupt;
 pub mod merge;
 pub mod split;
 pub mod validate;

@@ -9,7 +9,7 @@ use syncbatch::split::{
 use syncbatch::validate::{for_each_prechecked, Severity};
 
 use super::validate::{write_diagnostic, Format, LimitArgs};
-use super::{open, progress, FAILURE, NOT_COMPLIANT, OK};
+use super::{interrupt, open, progress, FAILURE, NOT_COMPLIANT, OK};
 
 /// Turn inputs of any size into compliant batch files.
 #[derive(clap::Args, Debug)]
@@ -73,6 +73,9 @@ pub fn run(args: Args) -> u8 {
         (Some(out), false) => out.clone(),
         _ => return dry_run(&args, options),
     };
+    // A signal stops the split at the next record, and the error path
+    // removes what was set aside; one while it finishes waits for it.
+    let _cooperating = interrupt::Cooperating::begin();
     let mut sink = match DirSink::create(&out, &args.prefix, args.force) {
         Ok(sink) => sink.sync(args.sync),
         Err(e) => {
@@ -89,8 +92,14 @@ pub fn run(args: Args) -> u8 {
             }
         };
     }
+    // Removed by the handler only if a second signal ends the process.
+    let staging = sink.staging().to_owned();
+    interrupt::aside(&staging);
     let mut splitter = Splitter::new(options, sink);
-    if let Err(status) = feed(&args, &mut splitter) {
+    let fed = feed(&args, &mut splitter);
+    if let Err(status) = fed {
+        drop(splitter);
+        interrupt::settled(&staging);
         return status;
     }
     let done = finish(splitter, |summary| {
@@ -108,6 +117,7 @@ pub fn run(args: Args) -> u8 {
             }
         )
     });
+    interrupt::settled(&staging);
     done.map_or_else(|status| status, |_| OK)
 }
 
@@ -159,6 +169,9 @@ fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
         let mut failure = None;
         let mut position = 0;
         let read = for_each_prechecked(input.reader, framer, |frame, pre, ahead| {
+            if interrupt::requested() {
+                return false;
+            }
             position = frame.end();
             splitter.warm(ahead);
             match splitter.push_prechecked(frame, pre).map(|d| d.is_empty()) {
@@ -183,6 +196,10 @@ fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
             true
         });
         bar.finish_and_clear();
+        if interrupt::requested() {
+            eprintln!("syncbatch: interrupted; nothing written");
+            return Err(interrupt::INTERRUPTED);
+        }
         if let Some(e) = failure {
             eprintln!("syncbatch: {e}; nothing written");
             return Err(FAILURE);

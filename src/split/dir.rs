@@ -93,6 +93,12 @@ impl DirSink {
         })
     }
 
+    /// The hidden directory inside the output directory where files are
+    /// written until the split succeeds (`.syncbatch-staging-<pid>`).
+    pub fn staging(&self) -> &Path {
+        &self.staging
+    }
+
     /// Flushes each file to the disk before moving it into place, and the
     /// directory after, so that even a power cut leaves either the whole split
     /// or none of it. Costs a disk flush per file (milliseconds each on a
