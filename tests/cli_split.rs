@@ -447,6 +447,42 @@ fn an_output_path_that_is_a_file_is_refused_and_left_alone() {
 }
 
 #[test]
+fn what_a_killed_split_set_aside_is_named_and_cleared_by_force() {
+    let dir = scratch("killed");
+    let file = dir.join("in.jsonl");
+    fs::write(&file, generated(40, 16)).unwrap();
+    let out = dir.join("out");
+    // No process has this id: it is above Linux's largest (2^22).
+    let leftover = out.join(".syncbatch-staging-4294967");
+    fs::create_dir_all(&leftover).unwrap();
+    fs::write(leftover.join("batch-00001.jsonl"), "half a batch").unwrap();
+    let args = [
+        "split",
+        "--out",
+        out.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ];
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains(".syncbatch-staging-4294967, set aside by a split that was killed")
+            && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert!(leftover.exists(), "removed without --force");
+    let o = run(&[&args[..], &["--force"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(!leftover.exists());
+    let mut names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["batch-00001.jsonl", "manifest.json"]);
+}
+
+#[test]
 fn reads_standard_input() {
     let dir = scratch("stdin");
     let out = dir.join("out");

@@ -52,8 +52,31 @@ impl DirSink {
     pub fn create(dir: &Path, prefix: &str, force: bool) -> io::Result<DirSink> {
         let mut created = false;
         match fs::read_dir(dir) {
-            Ok(mut entries) => {
-                if !force && entries.next().is_some() {
+            Ok(entries) => {
+                let names: Vec<String> = entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                let leftovers: Vec<&String> =
+                    names.iter().filter(|n| leftover_of_dead_run(n)).collect();
+                if force {
+                    for name in leftovers {
+                        let path = dir.join(name);
+                        fs::remove_dir_all(&path)
+                            .map_err(|e| annotate(e, "cannot clear", &path))?;
+                    }
+                } else if !names.is_empty() && leftovers.len() == names.len() {
+                    let list: Vec<&str> = leftovers.iter().map(|n| n.as_str()).collect();
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!(
+                            "{} holds only {}, set aside by a split that was killed; \
+                             remove it, or give --force, which does",
+                            dir.display(),
+                            list.join(", ")
+                        ),
+                    ));
+                } else if !names.is_empty() {
                     return Err(io::Error::new(
                         io::ErrorKind::AlreadyExists,
                         format!("{} is not empty (--force writes into it)", dir.display()),
@@ -180,6 +203,19 @@ impl DirSink {
         }
         Ok(())
     }
+}
+
+/// Whether `name` is the staging directory of a split whose process is gone
+/// (killed before it could clean up). A live one, another split writing
+/// into the same directory, is left alone.
+fn leftover_of_dead_run(name: &str) -> bool {
+    let Some(pid) = name
+        .strip_prefix(".syncbatch-staging-")
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// Writes one file whole, flushed to disk when `sync`.
