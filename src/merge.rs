@@ -32,7 +32,7 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::frame::{for_each_parsed_with, parse_workers, Frame, Framer};
+use crate::frame::{for_each_parsed_with, parse_workers, Frame, Framer, DEFAULT_MAX_LINE};
 use crate::ids::{IdKey, IdSet, WarmPace};
 
 /// How a result's status counts.
@@ -336,7 +336,11 @@ impl Merger {
                     .filter_map(|(_, p)| p.as_ref().map(|p| p.1)),
             );
             let Frame::Line(line) = &frame else {
-                self.note(name, frame.number(), "request line too long to read".into());
+                self.note(
+                    name,
+                    frame.number(),
+                    format!("request line over {DEFAULT_MAX_LINE} bytes: skipped"),
+                );
                 return;
             };
             let Some((id_text, hash, check)) = parsed else {
@@ -402,7 +406,13 @@ impl Merger {
             self.warm_lookups(&ahead[..due]);
             let Frame::Line(line) = &frame else {
                 self.summary.malformed += 1;
-                self.note(&name, frame.number(), "result line too long".into());
+                self.note(
+                    &name,
+                    frame.number(),
+                    format!(
+                        "result line over {DEFAULT_MAX_LINE} bytes: skipped, counted as malformed"
+                    ),
+                );
                 return;
             };
             let (hash, check, class, time) = match parsed {
