@@ -43,3 +43,8 @@ fn split_corpus() {
 fn merge_corpus() {
     replay("merge", syncbatch::fuzzing::merge);
 }
+
+#[test]
+fn api_corpus() {
+    replay("api", syncbatch::fuzzing::api);
+}
