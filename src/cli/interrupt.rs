@@ -85,8 +85,17 @@ pub fn settled(path: &Path) {
 }
 
 fn remove_aside() {
-    // The handler must not wait on a lock a stopped thread holds forever.
-    if let Ok(paths) = ASIDE.try_lock() {
+    // Registering holds the lock for a moment; wait for that, but not
+    // forever (a thread could stop while holding it).
+    let mut paths = ASIDE.try_lock();
+    for _ in 0..100 {
+        if paths.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        paths = ASIDE.try_lock();
+    }
+    if let Ok(paths) = paths {
         for path in paths.iter() {
             if path.is_dir() {
                 let _ = std::fs::remove_dir_all(path);
