@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, TryLockError};
 
 /// Exit status after a signal: 128 + `SIGINT`, as shells report it.
 pub const INTERRUPTED: u8 = 130;
@@ -87,21 +87,24 @@ pub fn settled(path: &Path) {
 fn remove_aside() {
     // Registering holds the lock for a moment; wait for that, but not
     // forever (a thread could stop while holding it).
-    let mut paths = ASIDE.try_lock();
+    let take = || match ASIDE.try_lock() {
+        Ok(paths) => Some(paths),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    };
+    let mut paths = take();
     for _ in 0..100 {
-        if paths.is_ok() {
+        if paths.is_some() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
-        paths = ASIDE.try_lock();
+        paths = take();
     }
-    if let Ok(paths) = paths {
-        for path in paths.iter() {
-            if path.is_dir() {
-                let _ = std::fs::remove_dir_all(path);
-            } else {
-                let _ = std::fs::remove_file(path);
-            }
+    for path in paths.iter().flat_map(|p| p.iter()) {
+        if path.is_dir() {
+            let _ = std::fs::remove_dir_all(path);
+        } else {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
