@@ -580,8 +580,8 @@ fn ctrl_c_removes_files_written_aside() {
         assert!(start.elapsed().as_secs() < 20, "no file written aside");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
         .unwrap();
     assert!(killed.success());

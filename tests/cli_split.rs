@@ -657,8 +657,8 @@ fn ctrl_c_stops_the_split_and_leaves_nothing_behind() {
     wait_for("a batch written aside", || {
         fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some())
     });
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
         .unwrap();
     assert!(killed.success());
