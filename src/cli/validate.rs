@@ -293,6 +293,7 @@ fn write_summary(
             } else {
                 String::new()
             };
+            let file = printable(file);
             let line = format!(
                 "{file}: {} records, {} bytes, {} errors, {} warnings: {verdict}{more}",
                 s.records, s.bytes, s.errors, s.warnings
@@ -302,7 +303,7 @@ fn write_summary(
                 writeln!(
                     out,
                     "::{level} file={}::{}",
-                    escape_property(file),
+                    escape_property(&file),
                     escape_data(&line)
                 )
             } else {
