@@ -684,3 +684,44 @@ fn ctrl_c_stops_the_split_and_leaves_nothing_behind() {
         fs::read_dir(&out).map(|d| d.count())
     );
 }
+
+#[test]
+fn ctrl_c_while_the_input_is_silent_still_stops_and_cleans_up() {
+    use std::io::Write;
+    let dir = scratch("sigint-silent");
+    let out = dir.join("out");
+    let mut child = Command::new(bin())
+        .args(["split", "--out", out.to_str().unwrap(), "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut input = Vec::new();
+    let mut g = syncbatch::generate::Generator::new(22);
+    for _ in 0..3000 {
+        g.next_record(&mut input);
+    }
+    stdin.write_all(&input).unwrap();
+    let staging = out.join(format!(".syncbatch-staging-{}", child.id()));
+    wait_for("a batch written aside", || {
+        fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some())
+    });
+    // The split now waits on a pipe that stays open and silent, as a
+    // terminal would: the signal alone must end it.
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    wait_for("the split to exit", || child.try_wait().unwrap().is_some());
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    assert!(
+        !out.exists(),
+        "left behind: {:?}",
+        fs::read_dir(&out).map(|d| d.count())
+    );
+}

@@ -8,10 +8,13 @@
 //! - Work that can stop at any record ([`Cooperating`]: split, the retry
 //!   set) only notes the signal; its loop sees [`requested`], stops, and the
 //!   usual error path removes what it set aside. A signal while it finishes
-//!   (moving files into place) waits for that to end, so the output is whole
-//!   or absent, never half there.
-//! - Otherwise the handler removes the files registered with [`aside`] and
-//!   exits at once with [`INTERRUPTED`].
+//!   ([`Cooperating::finishing`]: moving files into place) waits for that to
+//!   end, so the output is whole or absent, never half there. If the process
+//!   is still there 3 s after the signal and not finishing (a read that
+//!   blocks on input that does not come, a terminal say), the handler cleans
+//!   up as below.
+//! - Otherwise the handler removes what was registered with [`aside`] and
+//!   [`aside_dir`] and exits at once with [`INTERRUPTED`].
 //!
 //! A second signal exits at once either way.
 
@@ -24,19 +27,45 @@ pub const INTERRUPTED: u8 = 130;
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 static COOPERATING: AtomicUsize = AtomicUsize::new(0);
-static ASIDE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Cooperating work is moving its output into place.
+static FINISHING: AtomicBool = AtomicBool::new(false);
+static ASIDE: Mutex<Vec<Aside>> = Mutex::new(Vec::new());
+
+/// What to remove when a signal ends the process.
+#[derive(PartialEq)]
+enum Aside {
+    /// A file, or a directory and all in it.
+    Whole(PathBuf),
+    /// A directory, only if it is empty by then.
+    IfEmpty(PathBuf),
+}
 
 /// Installs the handler. Without it, a signal kills the process as usual.
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
         let again = SIGNALLED.swap(true, Ordering::SeqCst);
-        if again || COOPERATING.load(Ordering::SeqCst) == 0 {
-            remove_aside();
-            eprintln!("syncbatch: interrupted");
-            std::process::exit(i32::from(INTERRUPTED));
+        if !again && COOPERATING.load(Ordering::SeqCst) > 0 {
+            // The work stops by itself at its next record and cleans up,
+            // and the process ends; still here after that, it is waiting on
+            // input that does not come (it cannot stop while a read blocks).
+            for _ in 0..GRACE_MS / 10 {
+                if FINISHING.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            if FINISHING.load(Ordering::SeqCst) {
+                return;
+            }
         }
+        remove_aside();
+        eprintln!("syncbatch: interrupted");
+        std::process::exit(i32::from(INTERRUPTED));
     });
 }
+
+/// How long cooperating work has to stop by itself after a signal.
+const GRACE_MS: u64 = 3000;
 
 /// Whether a signal came: cooperating loops stop when it did.
 pub fn requested() -> bool {
@@ -61,6 +90,12 @@ impl Cooperating {
         COOPERATING.fetch_add(1, Ordering::SeqCst);
         Cooperating(())
     }
+
+    /// From now on a first signal waits until the work is done: it is
+    /// moving its output into place.
+    pub fn finishing(&self) {
+        FINISHING.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Drop for Cooperating {
@@ -69,18 +104,27 @@ impl Drop for Cooperating {
     }
 }
 
-/// Registers a temporary file or directory to remove if a signal ends the
-/// process.
+/// Registers a temporary file or directory (with all in it) to remove if a
+/// signal ends the process.
 pub fn aside(path: &Path) {
     if let Ok(mut paths) = ASIDE.lock() {
-        paths.push(path.to_owned());
+        paths.push(Aside::Whole(path.to_owned()));
     }
 }
 
-/// Forgets a temporary file: it was moved into place or removed.
+/// Registers a directory this run made, to remove if a signal ends the
+/// process and it is empty by then (after what was set aside in it).
+pub fn aside_dir(path: &Path) {
+    if let Ok(mut paths) = ASIDE.lock() {
+        paths.push(Aside::IfEmpty(path.to_owned()));
+    }
+}
+
+/// Forgets what [`aside`] or [`aside_dir`] registered: it was moved into
+/// place or removed.
 pub fn settled(path: &Path) {
     if let Ok(mut paths) = ASIDE.lock() {
-        paths.retain(|p| p != path);
+        paths.retain(|a| !matches!(a, Aside::Whole(p) | Aside::IfEmpty(p) if p == path));
     }
 }
 
@@ -100,11 +144,20 @@ fn remove_aside() {
         std::thread::sleep(std::time::Duration::from_millis(1));
         paths = take();
     }
-    for path in paths.iter().flat_map(|p| p.iter()) {
-        if path.is_dir() {
-            let _ = std::fs::remove_dir_all(path);
-        } else {
-            let _ = std::fs::remove_file(path);
+    // Files and trees first, then the directories that held them.
+    let all: Vec<&Aside> = paths.iter().flat_map(|p| p.iter()).collect();
+    for aside in &all {
+        if let Aside::Whole(path) = aside {
+            if path.is_dir() {
+                let _ = std::fs::remove_dir_all(path);
+            } else {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    for aside in &all {
+        if let Aside::IfEmpty(path) = aside {
+            let _ = std::fs::remove_dir(path);
         }
     }
 }

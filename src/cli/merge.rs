@@ -327,7 +327,7 @@ fn retry(merger: &Merger, dir: &Path, args: &Args) -> Result<(), String> {
         })
     };
     // The retry split stops at a signal and removes what it set aside.
-    let _cooperating = interrupt::Cooperating::begin();
+    let cooperating = interrupt::Cooperating::begin();
     let sink = DirSink::create(dir, "batch", false)
         .and_then(DirSink::with_rejected)
         .map_err(|e| e.to_string())?;
@@ -340,6 +340,7 @@ fn retry(merger: &Merger, dir: &Path, args: &Args) -> Result<(), String> {
     splitter
         .split_reader("retry", open_all()?)
         .map_err(|e| format!("retry set: {e}"))?;
+    cooperating.finishing();
     match splitter.finish() {
         Ok((summary, _)) => {
             eprintln!(

@@ -75,7 +75,8 @@ pub fn run(args: Args) -> u8 {
     };
     // A signal stops the split at the next record, and the error path
     // removes what was set aside; one while it finishes waits for it.
-    let _cooperating = interrupt::Cooperating::begin();
+    let cooperating = interrupt::Cooperating::begin();
+    let made_out = !out.exists();
     let mut sink = match DirSink::create(&out, &args.prefix, args.force) {
         Ok(sink) => sink.sync(args.sync),
         Err(e) => {
@@ -92,16 +93,25 @@ pub fn run(args: Args) -> u8 {
             }
         };
     }
-    // Removed by the handler only if a second signal ends the process.
+    // Removed by the handler only if the process ends before the split
+    // can clean up after itself (a second signal, or input that never comes).
     let staging = sink.staging().to_owned();
     interrupt::aside(&staging);
+    if made_out {
+        interrupt::aside_dir(&out);
+    }
+    let settle = || {
+        interrupt::settled(&staging);
+        interrupt::settled(&out);
+    };
     let mut splitter = Splitter::new(options, sink);
     let fed = feed(&args, &mut splitter);
     if let Err(status) = fed {
         drop(splitter);
-        interrupt::settled(&staging);
+        settle();
         return status;
     }
+    cooperating.finishing();
     let done = finish(splitter, |summary| {
         format!(
             "{} records in {} batch files in {} ({} blank lines dropped, {} lines rejected{})",
@@ -117,7 +127,7 @@ pub fn run(args: Args) -> u8 {
             }
         )
     });
-    interrupt::settled(&staging);
+    settle();
     done.map_or_else(|status| status, |_| OK)
 }
 
