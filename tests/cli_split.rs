@@ -629,11 +629,23 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn ctrl_c_stops_the_split_and_leaves_nothing_behind() {
+/// The next `n` records of `g`.
+fn records(g: &mut syncbatch::generate::Generator, n: usize) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for _ in 0..n {
+        g.next_record(&mut buf);
+    }
+    buf
+}
+
+/// Starts a split of standard input into `out`, feeds it enough records for
+/// batches to be written aside, waits until they are, and sends SIGINT.
+/// Gives back the process and its still open standard input.
+fn split_then_sigint(
+    out: &Path,
+    g: &mut syncbatch::generate::Generator,
+) -> (std::process::Child, std::process::ChildStdin) {
     use std::io::Write;
-    let dir = scratch("sigint");
-    let out = dir.join("out");
     let mut child = Command::new(bin())
         .args(["split", "--out", out.to_str().unwrap(), "-"])
         .stdin(Stdio::piped())
@@ -642,17 +654,7 @@ fn ctrl_c_stops_the_split_and_leaves_nothing_behind() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    let mut g = syncbatch::generate::Generator::new(21);
-    let mut chunk = |n: usize| {
-        let mut buf = Vec::new();
-        for _ in 0..n {
-            g.next_record(&mut buf);
-        }
-        buf
-    };
-    // Enough records for batches to be written aside, then the signal while
-    // the split waits for more input.
-    stdin.write_all(&chunk(3000)).unwrap();
+    stdin.write_all(&records(g, 3000)).unwrap();
     let staging = out.join(format!(".syncbatch-staging-{}", child.id()));
     wait_for("a batch written aside", || {
         fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some())
@@ -662,9 +664,18 @@ fn ctrl_c_stops_the_split_and_leaves_nothing_behind() {
         .status()
         .unwrap();
     assert!(killed.success());
+    (child, stdin)
+}
+
+#[test]
+fn ctrl_c_stops_the_split_and_leaves_nothing_behind() {
+    use std::io::Write;
+    let out = scratch("sigint").join("out");
+    let mut g = syncbatch::generate::Generator::new(21);
+    let (mut child, mut stdin) = split_then_sigint(&out, &mut g);
     // More input wakes the reader; the input never ends, so only the
     // signal can stop the split.
-    while stdin.write_all(&chunk(100)).is_ok() {
+    while stdin.write_all(&records(&mut g, 100)).is_ok() {
         std::thread::sleep(std::time::Duration::from_millis(10));
         if child.try_wait().unwrap().is_some() {
             break;
@@ -687,34 +698,11 @@ fn ctrl_c_stops_the_split_and_leaves_nothing_behind() {
 
 #[test]
 fn ctrl_c_while_the_input_is_silent_still_stops_and_cleans_up() {
-    use std::io::Write;
-    let dir = scratch("sigint-silent");
-    let out = dir.join("out");
-    let mut child = Command::new(bin())
-        .args(["split", "--out", out.to_str().unwrap(), "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut input = Vec::new();
+    let out = scratch("sigint-silent").join("out");
     let mut g = syncbatch::generate::Generator::new(22);
-    for _ in 0..3000 {
-        g.next_record(&mut input);
-    }
-    stdin.write_all(&input).unwrap();
-    let staging = out.join(format!(".syncbatch-staging-{}", child.id()));
-    wait_for("a batch written aside", || {
-        fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some())
-    });
     // The split now waits on a pipe that stays open and silent, as a
     // terminal would: the signal alone must end it.
-    let killed = Command::new("sh")
-        .args(["-c", &format!("kill -INT {}", child.id())])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    let (mut child, stdin) = split_then_sigint(&out, &mut g);
     wait_for("the split to exit", || child.try_wait().unwrap().is_some());
     drop(stdin);
     let o = child.wait_with_output().unwrap();
