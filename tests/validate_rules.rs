@@ -527,6 +527,53 @@ fn all_diagnostics_of_a_line_are_reported() {
     }
 }
 
+/// A record over a small `max_bytes` (but within the API's 5 MB) is read
+/// whole: its other problems are reported with its size, and its id is taken,
+/// so a later line reusing it is a duplicate whatever the limits.
+#[test]
+fn a_record_too_large_for_the_limits_still_takes_its_id() {
+    let big = line_with(
+        "lipsync-2",
+        &format!("{VIDEO},{AUDIO}"),
+        r#","outputFileName":"a b""#,
+    );
+    let small = good();
+    let limits = Limits {
+        max_bytes: small.len() as u64 + 1,
+        ..ONE
+    };
+    let input = format!("{big}\n{small}\n");
+    let report = check(input.as_bytes(), limits);
+    let by_line: Vec<(u64, Code)> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.code != Code::FileTooLarge)
+        .map(|d| (d.line.unwrap(), d.code))
+        .collect();
+    assert_eq!(
+        by_line,
+        [
+            (1, Code::RecordTooLarge),
+            (1, Code::BadOutputFileName),
+            (2, Code::DuplicateRequestId),
+        ]
+    );
+    // Over the API's own limit, a line is skipped unread: size alone.
+    let huge = line_with(
+        "lipsync-2",
+        &format!("{VIDEO},{AUDIO}"),
+        &format!(r#","projectId":"{}""#, "p".repeat(5_000_000)),
+    );
+    let input = format!("{huge}\n{small}\n");
+    let codes: Vec<Code> = check(input.as_bytes(), limits)
+        .diagnostics
+        .iter()
+        .map(|d| d.code)
+        .filter(|&c| c != Code::FileTooLarge)
+        .collect();
+    assert_eq!(codes, [Code::RecordTooLarge]);
+}
+
 #[test]
 fn deep_nesting_is_invalid_json_not_a_crash() {
     let deep = format!("{}{}\n", "[".repeat(200_000), "]".repeat(200_000));

@@ -34,7 +34,7 @@ mod rules;
 use std::fmt;
 use std::io::{self, Read};
 
-use crate::frame::{Frame, Framer, LineReader};
+use crate::frame::{Frame, Framer, LineReader, DEFAULT_MAX_LINE};
 use crate::ids::IdSet;
 
 pub use self::rules::{LEGACY_MODELS, MODELS};
@@ -190,9 +190,14 @@ impl Limits {
         usize::try_from(self.max_bytes.saturating_sub(1)).unwrap_or(usize::MAX)
     }
 
-    /// A framer that yields longer lines as [`Frame::TooLong`].
+    /// The framer for these limits: lines up to the longer of
+    /// [`Limits::max_line`] and [`DEFAULT_MAX_LINE`] (the API's 5,000,000
+    /// bytes) are kept whole, longer ones are [`Frame::TooLong`], skipped
+    /// unread. So a record too large for a small `max_bytes` is still parsed:
+    /// its request id counts for uniqueness whatever the limits, at the cost
+    /// of buffering one such line (at most 5 MB).
     pub fn framer(&self) -> Framer {
-        Framer::with_max_line(self.max_line())
+        Framer::with_max_line(self.max_line().max(DEFAULT_MAX_LINE))
     }
 }
 
@@ -459,21 +464,53 @@ impl Validator {
                 ),
             ));
         }
+        let too_large = |len: u64| {
+            diag(
+                Severity::Error,
+                Code::RecordTooLarge,
+                None,
+                format!(
+                    "record is {len} bytes; with its newline it can never fit in a batch of at most {} bytes",
+                    self.limits.max_bytes
+                ),
+            )
+        };
         let line = match frame {
             Frame::TooLong(l) => {
-                out.push(diag(
-                    Severity::Error,
-                    Code::RecordTooLarge,
-                    None,
-                    format!(
-                        "record is {} bytes; with its newline it can never fit in a batch of at most {} bytes",
-                        l.len(),
-                        self.limits.max_bytes
-                    ),
-                ));
+                out.push(too_large(l.len()));
                 return Verdict::Invalid;
             }
             Frame::Line(l) => l.bytes(),
+        };
+        // A record over a small `max_bytes` is still read whole (the framer
+        // keeps lines up to the API's 5,000,000 bytes): its id counts for
+        // uniqueness, and its other problems are reported with it.
+        if line.len() as u64 >= self.limits.max_bytes {
+            out.push(too_large(line.len() as u64));
+            self.check_line(line, pre, (number, offset), out);
+            return Verdict::Invalid;
+        }
+        self.check_line(line, pre, (number, offset), out)
+    }
+
+    /// The rules of one line kept whole: everything but the file-level rules
+    /// and the record's size.
+    fn check_line(
+        &mut self,
+        line: &[u8],
+        pre: Option<Precheck>,
+        (number, offset): (u64, u64),
+        out: &mut Vec<Diagnostic>,
+    ) -> Verdict {
+        let diag = |severity, code, column: Option<u64>, message: String| Diagnostic {
+            line: Some(number),
+            column,
+            byte: Some(offset),
+            severity,
+            code,
+            message,
+            request_id: None,
+            path: None,
         };
         if let (
             true,
