@@ -277,6 +277,24 @@ pub struct Validator {
     findings: Vec<rules::Finding>,
 }
 
+/// Makes the diagnostics of the line `number` that starts at byte `offset`:
+/// `(severity, code, column, message)`, with no request id or path yet.
+fn line_diagnostic(
+    number: u64,
+    offset: u64,
+) -> impl Fn(Severity, Code, Option<u64>, String) -> Diagnostic {
+    move |severity, code, column, message| Diagnostic {
+        line: Some(number),
+        column,
+        byte: Some(offset),
+        severity,
+        code,
+        message,
+        request_id: None,
+        path: None,
+    }
+}
+
 impl Validator {
     /// A validator for one file with these limits.
     pub fn new(limits: Limits) -> Self {
@@ -395,16 +413,7 @@ impl Validator {
         out: &mut Vec<Diagnostic>,
     ) -> Verdict {
         let (number, offset) = (frame.number(), frame.offset());
-        let diag = |severity, code, column: Option<u64>, message: String| Diagnostic {
-            line: Some(number),
-            column,
-            byte: Some(offset),
-            severity,
-            code,
-            message,
-            request_id: None,
-            path: None,
-        };
+        let diag = line_diagnostic(number, offset);
         self.last_line = number;
         if frame.bom() && self.file_rules {
             out.push(Diagnostic {
@@ -502,16 +511,7 @@ impl Validator {
         (number, offset): (u64, u64),
         out: &mut Vec<Diagnostic>,
     ) -> Verdict {
-        let diag = |severity, code, column: Option<u64>, message: String| Diagnostic {
-            line: Some(number),
-            column,
-            byte: Some(offset),
-            severity,
-            code,
-            message,
-            request_id: None,
-            path: None,
-        };
+        let diag = line_diagnostic(number, offset);
         if let (
             true,
             Some(Precheck::Clean {
