@@ -17,7 +17,8 @@
 //! - [`api`]: typed Batch API objects (batch, statuses, output lines,
 //!   webhook bodies and their signatures);
 //! - [`ids`]: a compact set of request ids;
-//! - [`generate`]: realistic records for tests and benches (feature `generate`).
+//! - [`generate`]: realistic records for tests and benches (feature `generate`);
+//! - [`cookbook`]: the stages put together, as recipes.
 //!
 //! Each of these modules has a worked example in its documentation.
 //!
@@ -47,6 +48,8 @@
 #![warn(missing_docs)]
 
 pub mod api;
+#[cfg(feature = "generate")]
+pub mod cookbook;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -591,8 +591,10 @@ impl Merger {
     }
 
     /// The requests not `COMPLETED` (failed, rejected, other, missing), in
-    /// request order, as (request file index, byte offset, length): where
-    /// their original lines stand, for a retry set.
+    /// request order, as (request file name as given to
+    /// [`Merger::add_requests`], byte offset, length of the line without its
+    /// terminator): where their original lines stand, for a retry set. See
+    /// the `cookbook` module for reading them back. `O(requests)`.
     pub fn retry_lines(&self) -> impl Iterator<Item = (&str, u64, u32)> + '_ {
         self.requests
             .iter()
