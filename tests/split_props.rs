@@ -217,3 +217,88 @@ fn an_output_error_aborts_the_sink_and_names_the_batch() {
     assert!(err.to_string().starts_with("batch 4: "), "{err}");
     assert!(err.to_string().contains("No space left on device"), "{err}");
 }
+
+/// Lines of one generated input: 0 an enveloped record, 1 a bare Generate
+/// request, anything else a blank line. Ids are `job-<n>`, `n` counting this
+/// input's lines from 1, so a second input reuses the first one's ids and
+/// either can take an id that `--wrap` makes.
+fn wrap_input(seed: u64, kinds: &[u8]) -> Vec<u8> {
+    let mut g = Generator::new(seed).id_prefix("job-");
+    let mut out = Vec::new();
+    for kind in kinds {
+        match kind {
+            0 => assert_eq!(g.next_record(&mut out), None),
+            1 => g.next_payload(&mut out),
+            _ => out.extend_from_slice(b"  \n"),
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// `--wrap` over two inputs against a reference written from the
+    /// contract: blank lines are dropped and not numbered; a bare line
+    /// becomes `{"request_id":"job-<N>","endpoint":"/v2/generate","payload":…}`
+    /// with N its record number over all inputs; the first use of an id
+    /// wins and every later line with it is refused, whoever made the id.
+    #[test]
+    fn wrap_numbers_records_over_all_inputs_and_ids_stay_unique(
+        seeds in (any::<u64>(), any::<u64>()),
+        kinds in (
+            proptest::collection::vec(0u8..3, 0..30),
+            proptest::collection::vec(0u8..3, 0..30),
+        ),
+        max_records in 1u64..8,
+        min_records in 0u64..4,
+    ) {
+        let limits = Limits { max_records, min_records: min_records.min(max_records), max_bytes: 5_000_000 };
+        let inputs = [wrap_input(seeds.0, &kinds.0), wrap_input(seeds.1, &kinds.1)];
+
+        let mut seen = std::collections::HashSet::new();
+        let (mut want, mut number, mut blank) = (Vec::new(), 0, 0);
+        for line in inputs.iter().flat_map(|i| std::str::from_utf8(i).unwrap().lines()) {
+            if line.trim().is_empty() {
+                blank += 1;
+                continue;
+            }
+            number += 1;
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let (record, id) = match v["request_id"].as_str() {
+                Some(id) => (line.to_owned(), id.to_owned()),
+                None => (
+                    format!(r#"{{"request_id":"job-{number}","endpoint":"/v2/generate","payload":{line}}}"#),
+                    format!("job-{number}"),
+                ),
+            };
+            if seen.insert(id) {
+                want.push(record.into_bytes());
+            }
+        }
+
+        let options = SplitOptions {
+            limits,
+            wrap: true,
+            id_prefix: "job-".into(),
+            skip_invalid: true,
+        };
+        let mut splitter = Splitter::new(options, MemorySink::default());
+        for (i, input) in inputs.iter().enumerate() {
+            splitter.split_reader(&format!("in{i}"), &input[..]).unwrap();
+        }
+        let sizes: Vec<u64> = want.iter().map(|l| l.len() as u64 + 1).collect();
+        match splitter.finish() {
+            Ok((summary, sink)) => {
+                let got: Vec<Vec<u8>> = sink.batches.iter().flatten().map(|r| r.bytes.to_vec()).collect();
+                prop_assert_eq!(&got, &want);
+                prop_assert_eq!(Some(sink.batches.len()), fewest(&sizes, limits));
+                prop_assert_eq!(summary.records as usize, want.len());
+                prop_assert_eq!(summary.rejected as usize, number - want.len());
+                prop_assert_eq!(summary.dropped_blank_lines, blank);
+            }
+            Err(SplitError::Infeasible(..)) => prop_assert_eq!(fewest(&sizes, limits), None),
+            Err(e) => prop_assert!(false, "{e}"),
+        }
+    }
+}
