@@ -109,10 +109,16 @@ pub fn validate(data: &[u8]) {
         // Frames cover the whole input; only a lone BOM makes no frame.
         assert_eq!(whole.summary.bytes, input.len() as u64);
     }
-    let lines = input.split(|&b| b == b'\n').count() as u64;
+    let lengths: Vec<usize> = input.split(|&b| b == b'\n').map(<[u8]>::len).collect();
+    let lines = lengths.len() as u64;
     for d in &whole.diagnostics {
         if let Some(line) = d.line {
             assert!(line >= 1 && line <= lines, "line {line} of {lines}");
+            // The command line draws its caret at `column - 1` in the line.
+            if let Some(column) = d.column {
+                let len = lengths[line as usize - 1] as u64;
+                assert!(column >= 1 && column <= len + 1, "column {column} of {len}");
+            }
         }
         if let Some(byte) = d.byte {
             assert!(byte <= input.len() as u64);
