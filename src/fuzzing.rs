@@ -2,8 +2,6 @@
 //! test that replays their corpora (`tests/fuzz_corpus.rs`). Each takes
 //! arbitrary bytes and panics only when an invariant breaks.
 
-use bytes::BytesMut;
-
 use crate::frame::{Frame, Framer, LineReader};
 
 /// Reads the fuzzer's first bytes as small settings, so that limits and read
@@ -53,6 +51,7 @@ pub fn frame(data: &[u8]) {
 /// agree with the in-memory path.
 #[cfg(feature = "async")]
 pub fn decode(data: &[u8]) {
+    use bytes::BytesMut;
     use tokio_util::codec::Decoder;
     let (max, chunk, input) = settings(data);
     let whole: Vec<Frame> = Framer::with_max_line(max).frames(input.to_vec()).collect();

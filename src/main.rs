@@ -7,7 +7,7 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Validate, split and merge the JSON Lines files of the Sync Labs lip-sync Batch API.
 #[derive(Parser)]
@@ -25,6 +25,26 @@ enum Command {
     Split(cli::split::Args),
     /// Join batch output files back to the requests, in request order.
     Merge(cli::merge::Args),
+    /// Print a shell completion script to stdout, e.g.
+    /// `syncbatch completions bash > ~/.local/share/bash-completion/completions/syncbatch`.
+    Completions {
+        /// The shell: bash, elvish, fish, powershell or zsh.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Writes the completion script for `shell`; a write error (a closed pipe,
+/// a full disk) is an I/O error, exit 2.
+fn completions(shell: clap_complete::Shell) -> u8 {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "syncbatch", &mut script);
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), &script) {
+        Ok(()) => cli::OK,
+        Err(e) => {
+            eprintln!("syncbatch: cannot write the completion script: {e}");
+            cli::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -45,6 +65,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cli::validate::run(args),
         Command::Split(args) => cli::split::run(args),
         Command::Merge(args) => cli::merge::run(args),
+        Command::Completions { shell } => completions(shell),
     };
     ExitCode::from(status)
 }

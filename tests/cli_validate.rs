@@ -227,3 +227,38 @@ fn human_and_github_output_escape_what_a_terminal_would_obey() {
         "{message}"
     );
 }
+
+/// `completions bash` prints a script that bash loads and that completes
+/// subcommands and their flags; a shell it does not know is a usage error.
+#[test]
+fn completions_complete_subcommands_and_flags_in_bash() {
+    let out = syncbatch(&["completions", "bash"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let script =
+        std::env::temp_dir().join(format!("syncbatch-completion-{}.bash", std::process::id()));
+    std::fs::write(&script, &out.stdout).unwrap();
+    let complete = |words: &str| {
+        let program = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             _syncbatch syncbatch \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        let out = Command::new("bash")
+            .args(["-c", &program])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(complete("syncbatch sp").trim(), "split");
+    assert_eq!(complete("syncbatch split --skip").trim(), "--skip-invalid");
+    assert!(complete("syncbatch merge --re").contains("--retry-dir"));
+    std::fs::remove_file(&script).unwrap();
+    assert_eq!(
+        syncbatch(&["completions", "nosuchshell"], None)
+            .status
+            .code(),
+        Some(2)
+    );
+}
