@@ -494,16 +494,20 @@ impl Validator {
         // A record over a small `max_bytes` is still read whole (the framer
         // keeps lines up to the API's 5,000,000 bytes): its id counts for
         // uniqueness, and its other problems are reported with it.
-        if line.len() as u64 >= self.limits.max_bytes {
+        let oversize = line.len() as u64 >= self.limits.max_bytes;
+        if oversize {
             out.push(too_large(line.len() as u64));
-            self.check_line(line, pre, (number, offset), out);
-            return Verdict::Invalid;
         }
-        self.check_line(line, pre, (number, offset), out)
+        match self.check_line(line, pre, (number, offset), out) {
+            _ if oversize => Verdict::Invalid,
+            verdict => verdict,
+        }
     }
 
     /// The rules of one line kept whole: everything but the file-level rules
-    /// and the record's size.
+    /// and the record's size. Inlined into its one caller: as a call it cost
+    /// 0.2% more instructions on `validate`.
+    #[inline(always)]
     fn check_line(
         &mut self,
         line: &[u8],
