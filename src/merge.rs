@@ -24,9 +24,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Serialize;
@@ -272,7 +271,7 @@ pub struct Merger {
     ids: String,
     requests: Vec<Request>,
     request_files: Vec<String>,
-    result_files: Vec<(PathBuf, File)>,
+    result_files: Vec<(String, File)>,
     summary: MergeSummary,
     notes: Vec<Note>,
     notes_dropped: u64,
@@ -382,20 +381,56 @@ impl Merger {
         Ok(())
     }
 
-    /// Reads one result file (a file: the winners are read from it again at
-    /// the end). Unknown result lines are written to `unknown` as they are.
-    /// `O(file)`; keeps the file open. Framing and parsing run off this
-    /// thread ([`parse_workers`] of them).
+    /// Reads one result file: the winners are read from it again at the end.
+    /// Unknown result lines are written to `unknown` as they are. `O(file)`;
+    /// keeps the file open. Framing and parsing run off this thread
+    /// ([`parse_workers`] of them). A path that is not a regular file (a
+    /// pipe, `/dev/stdin`, a process substitution) cannot be read again, so
+    /// it goes through [`Merger::add_results_reader`].
     pub fn add_results(
         &mut self,
         path: &std::path::Path,
         unknown: &mut dyn Write,
     ) -> io::Result<()> {
         let name = path.display().to_string();
-        let file_index = self.result_files.len() as u32;
         let file = File::open(path)?;
+        if file.metadata()?.is_file() {
+            self.add_results_file(name, file, unknown)
+        } else {
+            self.add_results_reader(&name, file, unknown)
+        }
+    }
+
+    /// Reads one result stream that cannot be read again (standard input, a
+    /// pipe), called `name` in notes and errors. It is first copied to an
+    /// anonymous temporary file (in `TMPDIR`, gone when the merger is
+    /// dropped or the process ends), which the winners are read from at the
+    /// end. Cost: one copy of the stream to disk, on top of
+    /// [`Merger::add_results`].
+    pub fn add_results_reader(
+        &mut self,
+        name: &str,
+        mut reader: impl Read,
+        unknown: &mut dyn Write,
+    ) -> io::Result<()> {
+        let spool =
+            |e: io::Error| io::Error::new(e.kind(), format!("copying it to a temporary file: {e}"));
+        let mut file = tempfile::tempfile().map_err(spool)?;
+        io::copy(&mut reader, &mut file).map_err(spool)?;
+        // The reading handle below shares this one's position.
+        file.rewind()?;
+        self.add_results_file(name.to_owned(), file, unknown)
+    }
+
+    fn add_results_file(
+        &mut self,
+        name: String,
+        file: File,
+        unknown: &mut dyn Write,
+    ) -> io::Result<()> {
+        let file_index = self.result_files.len() as u32;
         let reader = file.try_clone()?;
-        self.result_files.push((path.to_owned(), file));
+        self.result_files.push((name.clone(), file));
         let mut failed = Ok(());
         let mut pace = WarmPace::default();
         pipeline(reader, parse_result, |frame, parsed, ahead| {
@@ -568,11 +603,10 @@ impl Merger {
                     StatusClass::Rejected => summary.rejected += 1,
                     StatusClass::Other => summary.other += 1,
                 }
-                let (path, file) = &self.result_files[best.file as usize];
+                let (name, file) = &self.result_files[best.file as usize];
                 buf.resize(best.len as usize, 0);
-                file.read_exact_at(buf, best.offset).map_err(|e| {
-                    io::Error::new(e.kind(), format!("{}: read again: {e}", path.display()))
-                })?;
+                file.read_exact_at(buf, best.offset)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{name}: read again: {e}")))?;
                 let text = std::str::from_utf8(buf).map_err(io::Error::other)?;
                 write_result_fields(text, line)?;
             }

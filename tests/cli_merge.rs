@@ -590,3 +590,89 @@ fn ctrl_c_removes_files_written_aside() {
     assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
     assert!(!temp.exists() && !unknown.exists() && !merged.exists());
 }
+
+/// Results that cannot be read twice, standard input (`-`) and a FIFO, merge
+/// exactly as the same bytes in a file do (they are copied aside first: the
+/// winners are read again at the end). Standard input named twice is a
+/// usage error.
+#[test]
+fn results_from_standard_input_or_a_pipe_merge_like_a_file() {
+    let dir = scratch("stdin-results");
+    let req = requests(&dir, &["a", "b", "c"]);
+    let body = concat!(
+        r#"{"request_id":"c","status":"COMPLETED","error":null,"response":{"id":"g-c"}}"#,
+        "\n",
+        r#"{"request_id":"a","status":"FAILED","error":"bad video","response":null}"#,
+        "\n",
+        r#"{"request_id":"zz","status":"COMPLETED","error":null,"response":{}}"#,
+        "\n",
+    );
+    let file = dir.join("output.jsonl");
+    fs::write(&file, body).unwrap();
+    let merged = |results: &str, stdin: Option<&str>| {
+        let out = dir.join("merged.jsonl");
+        let _ = fs::remove_file(&out);
+        let mut child = Command::new(bin())
+            .args([
+                "merge",
+                "--requests",
+                p(&req),
+                "--results",
+                results,
+                "--out",
+                p(&out),
+            ])
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(text) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        fs::read_to_string(&out).unwrap()
+    };
+    let want = merged(p(&file), None);
+    assert!(want.contains(r#""response":{"id":"g-c"}"#), "{want}");
+    assert_eq!(merged("-", Some(body)), want);
+
+    let fifo = dir.join("results.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::write(fifo, body).unwrap())
+    };
+    assert_eq!(merged(p(&fifo), None), want);
+    writer.join().unwrap();
+
+    let o = run(&[
+        "merge",
+        "--requests",
+        "-",
+        "--results",
+        "-",
+        "--out",
+        p(&dir.join("x.jsonl")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("can be read only once"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -17,7 +17,8 @@ pub struct Args {
     /// Batch input files (or original inputs carrying their ids): the order and the set of ids.
     #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
     pub requests: Vec<String>,
-    /// output.jsonl files, any number, in any order.
+    /// output.jsonl files, any number, in any order (`-`: standard input,
+    /// copied to a temporary file first, as is any pipe).
     #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
     pub results: Vec<PathBuf>,
     /// The merged file: one line per request, in request order (`-`: standard output).
@@ -164,6 +165,11 @@ pub fn run(args: Args) -> u8 {
 }
 
 fn merge(args: &Args) -> Result<MergeSummary, String> {
+    let stdin_uses = args.requests.iter().filter(|r| *r == "-").count()
+        + args.results.iter().filter(|r| r.as_os_str() == "-").count();
+    if stdin_uses > 1 {
+        return Err("standard input (`-`) can be read only once: name it once among --requests and --results".into());
+    }
     if args.retry_dir.is_some() && args.requests.iter().any(|r| r == "-") {
         return Err("--retry-dir reads the request lines again: give --requests as files".into());
     }
@@ -193,6 +199,12 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
             Some(aside) => aside.writer(),
             None => &mut io::sink(),
         };
+        if path.as_os_str() == "-" {
+            merger
+                .add_results_reader("<stdin>", io::stdin().lock(), sink)
+                .map_err(|e| format!("<stdin>: {e}"))?;
+            continue;
+        }
         merger
             .add_results(path, sink)
             .map_err(|e| format!("{}: {e}", path.display()))?;
