@@ -482,26 +482,35 @@ fn what_a_killed_split_set_aside_is_named_and_cleared_by_force() {
     assert_eq!(names, ["batch-00001.jsonl", "manifest.json"]);
 }
 
+/// `-`, or no INPUT at all, reads standard input (the contract's rule for
+/// every subcommand); the manifest names it `<stdin>`.
 #[test]
 fn reads_standard_input() {
     let dir = scratch("stdin");
-    let out = dir.join("out");
-    let mut child = Command::new(bin())
-        .args(["split", "--out", out.to_str().unwrap(), "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&generated(40, 12))
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert_eq!(batch_files(&out).len(), 1);
+    for (i, inputs) in [&["-"][..], &[][..]].into_iter().enumerate() {
+        let out = dir.join(format!("out-{i}"));
+        let mut child = Command::new(bin())
+            .args(["split", "--out", out.to_str().unwrap()])
+            .args(inputs)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&generated(40, 12))
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{inputs:?}: {}", text(&o.stderr));
+        assert_eq!(batch_files(&out).len(), 1);
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["inputs"][0]["path"], "<stdin>");
+        assert_eq!(manifest["inputs"][0]["records"], 40);
+    }
 }
 
 /// Runs a shell script in a private mount namespace (`unshare`), where it may

@@ -14,8 +14,8 @@ use super::{interrupt, open, progress, FAILURE, NOT_COMPLIANT, OK};
 /// Turn inputs of any size into compliant batch files.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Input files, read in order as one stream of records; `-` is standard input.
-    #[arg(required = true)]
+    /// Input files, read in order as one stream of records; `-` or none
+    /// reads standard input.
     pub inputs: Vec<String>,
     /// Output directory: absent or empty unless --force.
     #[arg(long, value_name = "DIR", required_unless_present = "dry_run")]
@@ -164,7 +164,13 @@ fn dry_run(args: &Args, options: SplitOptions) -> u8 {
 fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
     let report_invalid = !args.skip_invalid || args.dry_run;
     let stderr = io::stderr();
-    for path in &args.inputs {
+    let stdin = ["-".to_owned()];
+    let inputs = if args.inputs.is_empty() {
+        &stdin[..]
+    } else {
+        &args.inputs[..]
+    };
+    for path in inputs {
         let input = match open(path) {
             Ok(input) => input,
             Err(message) => {
