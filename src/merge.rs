@@ -413,12 +413,7 @@ impl Merger {
         mut reader: impl Read,
         unknown: &mut dyn Write,
     ) -> io::Result<()> {
-        let spool =
-            |e: io::Error| io::Error::new(e.kind(), format!("copying it to a temporary file: {e}"));
-        let mut file = tempfile::tempfile().map_err(spool)?;
-        io::copy(&mut reader, &mut file).map_err(spool)?;
-        // The reading handle below shares this one's position.
-        file.rewind()?;
+        let file = spool(&mut reader)?;
         self.add_results_file(name.to_owned(), file, unknown)
     }
 
@@ -641,6 +636,20 @@ impl Merger {
                 )
             })
     }
+}
+
+/// Copies a stream that cannot be read twice (standard input, a pipe) to an
+/// anonymous temporary file (in `TMPDIR`; it has no name, so nothing is left
+/// behind even if the process is killed) and returns it rewound, for reading
+/// by offset. Cost: one copy of the stream to disk.
+pub fn spool(reader: &mut dyn Read) -> io::Result<File> {
+    let failed =
+        |e: io::Error| io::Error::new(e.kind(), format!("copying it to a temporary file: {e}"));
+    let mut file = tempfile::tempfile().map_err(failed)?;
+    io::copy(reader, &mut file).map_err(failed)?;
+    // Handles cloned from it share this position.
+    file.rewind()?;
+    Ok(file)
 }
 
 /// Where an id stands: a span of its line, or its own text when escaped.

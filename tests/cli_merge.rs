@@ -676,3 +676,59 @@ fn results_from_standard_input_or_a_pipe_merge_like_a_file() {
         text(&o.stderr)
     );
 }
+
+/// The retry set reads request lines again: requests from standard input or
+/// a FIFO (copied aside first) give the same retry set as from a file.
+#[test]
+fn a_retry_set_from_requests_on_standard_input_or_a_pipe() {
+    let dir = scratch("stdin-retry");
+    let ids: Vec<String> = (0..30).map(|i| format!("r{i}")).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let req = requests(&dir, &id_refs);
+    let results = dir.join("output.jsonl");
+    let body: String = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let status = if i % 10 == 0 { "FAILED" } else { "COMPLETED" };
+            format!("{}\n", json!({"request_id": id, "status": status}))
+        })
+        .collect();
+    fs::write(&results, body).unwrap();
+    let requests_text = fs::read_to_string(&req).unwrap();
+    let retry_set = |name: &str, requests: &str, stdin: bool| {
+        let retry = dir.join(name);
+        let mut child = Command::new(bin())
+            .args(["merge", "--requests", requests, "--results", p(&results)])
+            .args(["--out", "/dev/null", "--retry-dir", p(&retry)])
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if stdin {
+            use std::io::Write;
+            let mut input = child.stdin.take().unwrap();
+            input.write_all(requests_text.as_bytes()).unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o.stderr));
+        fs::read_to_string(retry.join("retry-undersized.jsonl")).unwrap()
+    };
+    let want = retry_set("from-file", p(&req), false);
+    // The original lines of the three FAILED requests, in request order.
+    let failed: Vec<&str> = requests_text.lines().step_by(10).collect();
+    assert_eq!(want.lines().collect::<Vec<_>>(), failed);
+    assert_eq!(retry_set("from-stdin", "-", true), want);
+    let fifo = dir.join("requests.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let writer = {
+        let (fifo, text) = (fifo.clone(), requests_text.clone());
+        std::thread::spawn(move || fs::write(fifo, text).unwrap())
+    };
+    assert_eq!(retry_set("from-fifo", p(&fifo), false), want);
+    writer.join().unwrap();
+}

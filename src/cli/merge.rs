@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use syncbatch::merge::{MergeSummary, Merger};
+use syncbatch::merge::{spool, MergeSummary, Merger};
 use syncbatch::split::{DirSink, SplitError, SplitOptions, Splitter};
 
 use super::validate::LimitArgs;
@@ -170,9 +170,6 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
     if stdin_uses > 1 {
         return Err("standard input (`-`) can be read only once: name it once among --requests and --results".into());
     }
-    if args.retry_dir.is_some() && args.requests.iter().any(|r| r == "-") {
-        return Err("--retry-dir reads the request lines again: give --requests as files".into());
-    }
     let mut merger = Merger::new();
     // One bar over every input's bytes, advanced a file at a time.
     let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
@@ -183,11 +180,22 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
         .sum::<u64>()
         + args.results.iter().map(|r| size(r)).sum::<u64>();
     let bar = progress(Some(total), "merge");
+    // The retry set reads request lines again by offset: one that cannot be
+    // read twice (standard input, a pipe) is copied to a temporary file.
+    let mut spooled: Vec<(String, File)> = Vec::new();
     for path in &args.requests {
-        let input = open(path)?;
-        merger
-            .add_requests(&input.name, input.reader)
-            .map_err(|e| format!("{}: {e}", input.name))?;
+        let mut input = open(path)?;
+        let failed = |e: io::Error| format!("{}: {e}", input.name);
+        if args.retry_dir.is_some() && input.size.is_none() {
+            let spool = spool(&mut input.reader).map_err(failed)?;
+            let reader = spool.try_clone().map_err(failed)?;
+            merger.add_requests(&input.name, reader).map_err(failed)?;
+            spooled.push((input.name, spool));
+        } else {
+            merger
+                .add_requests(&input.name, input.reader)
+                .map_err(failed)?;
+        }
         bar.inc(size(Path::new(path)));
     }
     let mut unknown = match &args.unknown {
@@ -252,7 +260,7 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
         out.finish().map_err(|e| e.to_string())?;
     }
     if let Some(dir) = &args.retry_dir {
-        retry(&merger, dir, args)?;
+        retry(&merger, dir, args, &spooled)?;
     }
     Ok(summary)
 }
@@ -304,7 +312,14 @@ impl Read for RetryLines {
     }
 }
 
-fn retry(merger: &Merger, dir: &Path, args: &Args) -> Result<(), String> {
+/// Writes the retry set; `spooled` holds the copies of request inputs that
+/// could not be read twice, by name.
+fn retry(
+    merger: &Merger,
+    dir: &Path,
+    args: &Args,
+    spooled: &[(String, File)],
+) -> Result<(), String> {
     let mut names: Vec<String> = Vec::new();
     let mut lines = Vec::new();
     for (name, offset, len) in merger.retry_lines() {
@@ -326,9 +341,12 @@ fn retry(merger: &Merger, dir: &Path, args: &Args) -> Result<(), String> {
         let files = names
             .iter()
             .map(|n| {
-                File::open(n)
-                    .map(|f| (n.clone(), f))
-                    .map_err(|e| format!("{n}: {e}"))
+                match spooled.iter().find(|(name, _)| name == n) {
+                    Some((_, file)) => file.try_clone(),
+                    None => File::open(n),
+                }
+                .map(|f| (n.clone(), f))
+                .map_err(|e| format!("{n}: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RetryLines {
