@@ -732,3 +732,37 @@ fn a_retry_set_from_requests_on_standard_input_or_a_pipe() {
     assert_eq!(retry_set("from-fifo", p(&fifo), false), want);
     writer.join().unwrap();
 }
+
+/// `-` is standard output for `--unknown` and `--summary` as for `--out`
+/// (it used to create a file named `-`); only one of them may take it.
+#[test]
+fn dash_outputs_go_to_standard_output() {
+    let dir = scratch("stdout-outputs");
+    let req = requests(&dir, &["a"]);
+    let results = dir.join("output.jsonl");
+    let unknown_line = r#"{"request_id":"zz","status":"COMPLETED","error":null,"response":{}}"#;
+    fs::write(&results, format!("{unknown_line}\n")).unwrap();
+    let run_in_dir = |extra: &[&str]| {
+        Command::new(bin())
+            .current_dir(&dir)
+            .args(["merge", "--requests", p(&req), "--results", p(&results)])
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = run_in_dir(&["--out", "/dev/null", "--unknown", "-"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), format!("{unknown_line}\n"));
+    let o = run_in_dir(&["--out", "/dev/null", "--summary", "-"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (summary["missing"].as_u64(), summary["unknown"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(!dir.join("-").exists(), "a file named - was created");
+    let o = run_in_dir(&["--out", "-", "--summary", "-"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("only one of --out, --unknown and --summary"));
+}

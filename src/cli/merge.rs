@@ -2,6 +2,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -24,13 +25,14 @@ pub struct Args {
     /// The merged file: one line per request, in request order (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
-    /// Also write the figures as JSON here.
+    /// Also write the figures as JSON here (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
     /// Write the requests not COMPLETED here as compliant batch files.
     #[arg(long, value_name = "DIR")]
     pub retry_dir: Option<PathBuf>,
-    /// Write result lines whose request_id is not among the requests here.
+    /// Write result lines whose request_id is not among the requests here
+    /// (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     pub unknown: Option<PathBuf>,
     /// Exit 1 when anything is missing, unknown or malformed.
@@ -40,7 +42,7 @@ pub struct Args {
     pub limits: LimitArgs,
 }
 
-/// An output file. A regular file (or a new one) is written aside and
+/// An output file (`-`: standard output). A regular file (or a new one) is written aside and
 /// renamed into place when done, so that it appears whole or not at all,
 /// with the permissions of the file it replaces; a symbolic link is followed,
 /// so that its target is replaced and the link kept. Anything else that
@@ -60,6 +62,20 @@ impl Aside {
         let cannot = |what: &str, p: &Path, e: io::Error| {
             io::Error::new(e.kind(), format!("cannot {what} {}: {e}", p.display()))
         };
+        if path.as_os_str() == "-" {
+            // Standard output, through a handle of its own: a pipe, a file
+            // or a socket alike, never reopened by name.
+            let name = Path::new("<stdout>");
+            let fd = io::stdout()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| cannot("write", name, e))?;
+            return Ok(Aside {
+                path: name.to_owned(),
+                temp: None,
+                out: Some(BufWriter::with_capacity(256 * 1024, File::from(fd))),
+            });
+        }
         let target = match fs::canonicalize(path) {
             Ok(target) => target,
             Err(e) if e.kind() == io::ErrorKind::NotFound => path.to_owned(),
@@ -165,6 +181,19 @@ pub fn run(args: Args) -> u8 {
 }
 
 fn merge(args: &Args) -> Result<MergeSummary, String> {
+    let stdout_uses = [
+        Some(&args.out),
+        args.unknown.as_ref(),
+        args.summary.as_ref(),
+    ]
+    .into_iter()
+    .filter(|p| p.is_some_and(|p| p.as_os_str() == "-"))
+    .count();
+    if stdout_uses > 1 {
+        return Err(
+            "standard output (`-`) can take only one of --out, --unknown and --summary".into(),
+        );
+    }
     let stdin_uses = args.requests.iter().filter(|r| *r == "-").count()
         + args.results.iter().filter(|r| r.as_os_str() == "-").count();
     if stdin_uses > 1 {
@@ -219,20 +248,11 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
         bar.inc(size(path));
     }
     bar.set_message("merge: writing");
-    let summary = if args.out.as_os_str() == "-" {
-        let stdout = io::stdout();
-        let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
-        let s = merger
-            .write_merged(&mut out)
-            .map_err(|e| format!("writing the merged file: {e}"))?;
-        out.flush()
-            .map_err(|e| format!("writing the merged file: {e}"))?;
-        s
-    } else {
+    let summary = {
         let mut out = Aside::create(&args.out).map_err(|e| e.to_string())?;
         let s = merger
             .write_merged(out.writer())
-            .map_err(|e| format!("writing {}: {e}", args.out.display()))?;
+            .map_err(|e| format!("writing {}: {e}", out.path.display()))?;
         out.finish().map_err(|e| e.to_string())?;
         s
     };
