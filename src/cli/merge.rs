@@ -42,11 +42,11 @@ pub struct Args {
     pub limits: LimitArgs,
 }
 
-/// An output file (`-`: standard output). A regular file (or a new one) is written aside and
-/// renamed into place when done, so that it appears whole or not at all,
-/// with the permissions of the file it replaces; a symbolic link is followed,
-/// so that its target is replaced and the link kept. Anything else that
-/// exists (`/dev/null`, a FIFO), and any path under `/dev` or `/proc`
+/// An output file (`-`: standard output). A regular file (or a new one) is
+/// written aside and renamed into place when done, so that it appears whole
+/// or not at all, with the permissions of the file it replaces; a symbolic
+/// link is followed, so that its target is replaced and the link kept.
+/// Anything else that exists (`/dev/null`, a FIFO), and any path under `/dev` or `/proc`
 /// (`/dev/stdout`, which may name a file the shell opened to append to), is
 /// written to directly: renaming over it would replace the device or pipe
 /// with a file.
