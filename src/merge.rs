@@ -394,8 +394,14 @@ impl Merger {
     ) -> io::Result<()> {
         let name = path.display().to_string();
         let file = File::open(path)?;
-        if file.metadata()?.is_file() {
+        let meta = file.metadata()?;
+        if meta.is_file() {
             self.add_results_file(name, file, unknown)
+        } else if meta.is_dir() {
+            Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "a directory, not a result file",
+            ))
         } else {
             self.add_results_reader(&name, file, unknown)
         }

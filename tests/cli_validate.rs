@@ -262,3 +262,40 @@ fn completions_complete_subcommands_and_flags_in_bash() {
         Some(2)
     );
 }
+
+/// A directory where an input file belongs is a usage error that says so,
+/// in every subcommand (it used to surface as a read or copy error).
+#[test]
+fn a_directory_as_input_says_so() {
+    let dir = std::env::temp_dir().join(format!("syncbatch-dir-input-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let file = "examples/data/input.jsonl";
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    for (args, says) in [
+        (vec!["validate", d], "a directory, not an input file"),
+        (
+            vec!["split", "--out", o, d],
+            "a directory, not an input file",
+        ),
+        (
+            vec!["merge", "--requests", d, "--results", file, "--out", "-"],
+            "a directory, not an input file",
+        ),
+        (
+            vec!["merge", "--requests", file, "--results", d, "--out", "-"],
+            "a directory, not a result file",
+        ),
+    ] {
+        let r = syncbatch(&args, None);
+        assert_eq!(r.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&r.stderr).contains(says),
+            "{args:?}: {}",
+            text(&r.stderr)
+        );
+    }
+    assert!(!out.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -38,11 +38,11 @@ pub fn open(path: &str) -> Result<Input, String> {
         });
     }
     let file = File::open(path).map_err(|e| format!("{path}: cannot open: {e}"))?;
-    let size = file
-        .metadata()
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len());
+    let meta = file.metadata().ok();
+    if meta.as_ref().is_some_and(|m| m.is_dir()) {
+        return Err(format!("{path}: a directory, not an input file"));
+    }
+    let size = meta.filter(|m| m.is_file()).map(|m| m.len());
     Ok(Input {
         name: path.to_owned(),
         reader: Box::new(file),
