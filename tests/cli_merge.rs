@@ -766,3 +766,57 @@ fn dash_outputs_go_to_standard_output() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("only one of --out, --unknown and --summary"));
 }
+
+/// An output on an input (by another spelling or through a link) would
+/// replace the user's own file, and two outputs on one path would keep only
+/// the last: both are usage errors that leave every file as it was.
+/// `/dev/null` may still take several outputs.
+#[test]
+fn outputs_never_replace_inputs_or_each_other() {
+    let dir = scratch("overwrite");
+    let req = requests(&dir, &["a", "b"]);
+    let results = dir.join("output.jsonl");
+    let body =
+        r#"{"request_id":"a","status":"COMPLETED","error":null,"response":{}}"#.to_owned() + "\n";
+    fs::write(&results, &body).unwrap();
+    let requests_before = fs::read(&req).unwrap();
+    let link = dir.join("link.jsonl");
+    std::os::unix::fs::symlink(&req, &link).unwrap();
+    let other_spelling = dir.join(".").join("output.jsonl");
+    let merged = dir.join("merged.jsonl");
+    let base = ["merge", "--requests", p(&req), "--results", p(&results)];
+    for (extra, says) in [
+        (vec!["--out", p(&other_spelling)], "--out"),
+        (
+            vec!["--out", "/dev/null", "--unknown", p(&link)],
+            "--unknown",
+        ),
+        (
+            vec![
+                "--out",
+                p(&merged),
+                "--summary",
+                p(&dir.join(".").join("merged.jsonl")),
+            ],
+            "same file",
+        ),
+    ] {
+        let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        assert!(
+            text(&o.stderr).contains(says),
+            "{extra:?}: {}",
+            text(&o.stderr)
+        );
+    }
+    assert_eq!(fs::read_to_string(&results).unwrap(), body);
+    assert_eq!(fs::read(&req).unwrap(), requests_before);
+    assert!(!merged.exists());
+    let args: Vec<&str> = base
+        .iter()
+        .copied()
+        .chain(["--out", "/dev/null", "--summary", "/dev/null"])
+        .collect();
+    assert_eq!(run(&args).status.code(), Some(0));
+}

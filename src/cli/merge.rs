@@ -180,6 +180,73 @@ pub fn run(args: Args) -> u8 {
     }
 }
 
+/// An output that is also an input would replace the user's own requests or
+/// downloaded results (they are read before the output is renamed into
+/// place, so nothing would even fail), and two outputs on one path would
+/// leave only the last: both refused, as usage errors. Inputs are compared by
+/// device and inode, so another spelling or a link is caught.
+fn refuse_overwriting_inputs(args: &Args) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| {
+        fs::metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| (m.dev(), m.ino()))
+    };
+    let inputs: Vec<(&str, &Path, (u64, u64))> = args
+        .requests
+        .iter()
+        .map(|r| ("--requests", Path::new(r.as_str())))
+        .chain(args.results.iter().map(|r| ("--results", r.as_path())))
+        .filter_map(|(flag, p)| id(p).map(|i| (flag, p, i)))
+        .collect();
+    let outputs = [
+        ("--out", Some(&args.out)),
+        ("--unknown", args.unknown.as_ref()),
+        ("--summary", args.summary.as_ref()),
+    ];
+    // Where each output will land: its directory resolved, so that two
+    // spellings of one new file compare equal too.
+    let landing = |p: &Path| -> Option<PathBuf> {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(fs::canonicalize(dir).ok()?.join(p.file_name()?))
+    };
+    let mut taken: Vec<(&str, &Path, PathBuf)> = Vec::new();
+    for (flag, path) in outputs {
+        let Some(path) = path.filter(|p| p.as_os_str() != "-") else {
+            continue;
+        };
+        if let Some(out) = id(path) {
+            if let Some((input_flag, input, _)) = inputs.iter().find(|(_, _, i)| *i == out) {
+                return Err(format!(
+                    "{flag} {} is also an input ({input_flag} {}): refusing to overwrite it",
+                    path.display(),
+                    input.display()
+                ));
+            }
+        }
+        // Devices and pipes (`/dev/null` twice) are written to, not replaced.
+        let special = path.starts_with("/dev")
+            || path.starts_with("/proc")
+            || fs::metadata(path).is_ok_and(|m| !m.is_file());
+        let Some(at) = landing(path).filter(|_| !special) else {
+            continue;
+        };
+        if let Some((other, other_path, _)) = taken.iter().find(|(_, _, t)| *t == at) {
+            return Err(format!(
+                "{flag} {} and {other} {} are the same file",
+                path.display(),
+                other_path.display()
+            ));
+        }
+        taken.push((flag, path, at));
+    }
+    Ok(())
+}
+
 fn merge(args: &Args) -> Result<MergeSummary, String> {
     let stdout_uses = [
         Some(&args.out),
@@ -194,6 +261,7 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
             "standard output (`-`) can take only one of --out, --unknown and --summary".into(),
         );
     }
+    refuse_overwriting_inputs(args)?;
     let stdin_uses = args.requests.iter().filter(|r| *r == "-").count()
         + args.results.iter().filter(|r| r.as_os_str() == "-").count();
     if stdin_uses > 1 {
