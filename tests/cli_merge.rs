@@ -820,3 +820,41 @@ fn outputs_never_replace_inputs_or_each_other() {
         .collect();
     assert_eq!(run(&args).status.code(), Some(0));
 }
+
+/// A retry directory that cannot be used is refused before the merge, so
+/// no merged file is left behind by a run that exits 2.
+#[test]
+fn an_unusable_retry_dir_is_refused_before_anything_is_written() {
+    let dir = scratch("retry-taken");
+    let req = requests(&dir, &["a"]);
+    let results = dir.join("output.jsonl");
+    fs::write(&results, "").unwrap();
+    let taken = dir.join("taken");
+    fs::create_dir_all(&taken).unwrap();
+    fs::write(taken.join("notes.txt"), "mine").unwrap();
+    let merged = dir.join("merged.jsonl");
+    let o = run(&[
+        "merge",
+        "--requests",
+        p(&req),
+        "--results",
+        p(&results),
+        "--out",
+        p(&merged),
+        "--retry-dir",
+        p(&taken),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("is not empty"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(
+        !text(&o.stderr).contains("--force"),
+        "merge has no --force: {}",
+        text(&o.stderr)
+    );
+    assert!(!merged.exists());
+    assert_eq!(fs::read_to_string(taken.join("notes.txt")).unwrap(), "mine");
+}

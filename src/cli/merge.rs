@@ -262,6 +262,10 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
         );
     }
     refuse_overwriting_inputs(args)?;
+    // Refused now, not after the merged file is in place.
+    if let Some(dir) = &args.retry_dir {
+        DirSink::check(dir).map_err(|e| format!("--retry-dir: {e}"))?;
+    }
     let stdin_uses = args.requests.iter().filter(|r| *r == "-").count()
         + args.results.iter().filter(|r| r.as_os_str() == "-").count();
     if stdin_uses > 1 {

@@ -51,45 +51,25 @@ impl DirSink {
     /// or empty. `prefix` names the batch files: `<prefix>-00001.jsonl`.
     pub fn create(dir: &Path, prefix: &str, force: bool) -> io::Result<DirSink> {
         let mut created = false;
-        match fs::read_dir(dir) {
-            Ok(entries) => {
-                let names: Vec<String> = entries
-                    .filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect();
-                let leftovers: Vec<&String> =
-                    names.iter().filter(|n| leftover_of_dead_run(n)).collect();
-                if force {
-                    for name in leftovers {
-                        let path = dir.join(name);
-                        fs::remove_dir_all(&path)
-                            .map_err(|e| annotate(e, "cannot clear", &path))?;
-                    }
-                } else if !names.is_empty() && leftovers.len() == names.len() {
-                    let list: Vec<&str> = leftovers.iter().map(|n| n.as_str()).collect();
-                    return Err(io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        format!(
-                            "{} holds only {}, set aside by a split that was killed; \
-                             remove it, or give --force, which does",
-                            dir.display(),
-                            list.join(", ")
-                        ),
-                    ));
-                } else if !names.is_empty() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        format!("{} is not empty (--force writes into it)", dir.display()),
-                    ));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        match occupancy(dir)? {
+            Occupancy::Absent => {
                 fs::create_dir_all(dir).map_err(|e| annotate(e, "cannot create", dir))?;
                 created = true;
             }
-            Err(e) => {
-                let why = format!("{}: not usable as the output directory: {e}", dir.display());
-                return Err(io::Error::new(e.kind(), why));
+            Occupancy::Empty => {}
+            Occupancy::Leftovers(leftovers) | Occupancy::Taken(leftovers) if force => {
+                for name in leftovers {
+                    let path = dir.join(name);
+                    fs::remove_dir_all(&path).map_err(|e| annotate(e, "cannot clear", &path))?;
+                }
+            }
+            refused => {
+                let e = refused.error(dir);
+                let hint = match refused {
+                    Occupancy::Leftovers(_) => ", or give --force, which does",
+                    _ => " (--force writes into it)",
+                };
+                return Err(io::Error::new(e.kind(), format!("{e}{hint}")));
             }
         }
         let staging = dir.join(format!(".syncbatch-staging-{}", std::process::id()));
@@ -114,6 +94,16 @@ impl DirSink {
             writer: None,
             done: false,
         })
+    }
+
+    /// Whether `dir` can take a split without `force`: absent, or an empty
+    /// directory. Creates nothing; the error says why not. For callers that
+    /// want to refuse early, before any work: `create` checks again.
+    pub fn check(dir: &Path) -> io::Result<()> {
+        match occupancy(dir)? {
+            Occupancy::Absent | Occupancy::Empty => Ok(()),
+            refused => Err(refused.error(dir)),
+        }
     }
 
     /// The hidden directory inside the output directory where files are
@@ -202,6 +192,59 @@ impl DirSink {
             }
         }
         Ok(())
+    }
+}
+
+/// What an output directory holds.
+enum Occupancy {
+    Absent,
+    Empty,
+    /// Only the staging directories of killed splits, by name.
+    Leftovers(Vec<String>),
+    /// Other files, and these staging directories of killed splits.
+    Taken(Vec<String>),
+}
+
+impl Occupancy {
+    /// Why a directory so occupied is refused, without `--force`.
+    fn error(&self, dir: &Path) -> io::Error {
+        let why = match self {
+            Occupancy::Leftovers(names) => format!(
+                "{} holds only {}, set aside by a split that was killed; remove it",
+                dir.display(),
+                names.join(", ")
+            ),
+            _ => format!("{} is not empty", dir.display()),
+        };
+        io::Error::new(io::ErrorKind::AlreadyExists, why)
+    }
+}
+
+fn occupancy(dir: &Path) -> io::Result<Occupancy> {
+    match fs::read_dir(dir) {
+        Ok(entries) => {
+            let names: Vec<String> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            let leftovers: Vec<String> = names
+                .iter()
+                .filter(|n| leftover_of_dead_run(n))
+                .cloned()
+                .collect();
+            Ok(if names.is_empty() {
+                Occupancy::Empty
+            } else if leftovers.len() == names.len() {
+                Occupancy::Leftovers(leftovers)
+            } else {
+                Occupancy::Taken(leftovers)
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Occupancy::Absent),
+        Err(e) => {
+            let why = format!("{}: not usable as the output directory: {e}", dir.display());
+            Err(io::Error::new(e.kind(), why))
+        }
     }
 }
 
