@@ -35,6 +35,18 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// Makes a FIFO at `path`.
+fn mkfifo(path: &Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+/// A FIFO at `path` that a thread fills with `text` once a reader opens it.
+fn fifo_with(path: &Path, text: String) -> std::thread::JoinHandle<()> {
+    mkfifo(path);
+    let path = path.to_owned();
+    std::thread::spawn(move || fs::write(path, text).unwrap())
+}
+
 fn requests(dir: &Path, ids: &[&str]) -> PathBuf {
     let path = dir.join("requests.jsonl");
     let body: String = ids
@@ -464,11 +476,7 @@ fn outputs_that_are_not_regular_files_are_written_to_not_replaced() {
 
     // A FIFO stays a FIFO and its reader gets the merged lines.
     let fifo = dir.join("fifo");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    mkfifo(&fifo);
     let reader = {
         let fifo = fifo.clone();
         std::thread::spawn(move || fs::read_to_string(fifo).unwrap())
@@ -557,11 +565,7 @@ fn ctrl_c_removes_files_written_aside() {
     // Results from a FIFO: the merge waits on it with --unknown's file open
     // aside.
     let fifo = dir.join("results.fifo");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    mkfifo(&fifo);
     let unknown = dir.join("unknown.jsonl");
     let merged = dir.join("merged.jsonl");
     let child = Command::new(bin())
@@ -648,15 +652,7 @@ fn results_from_standard_input_or_a_pipe_merge_like_a_file() {
     assert_eq!(merged("-", Some(body)), want);
 
     let fifo = dir.join("results.fifo");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
-    let writer = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || fs::write(fifo, body).unwrap())
-    };
+    let writer = fifo_with(&fifo, body.to_owned());
     assert_eq!(merged(p(&fifo), None), want);
     writer.join().unwrap();
 
@@ -720,15 +716,7 @@ fn a_retry_set_from_requests_on_standard_input_or_a_pipe() {
     assert_eq!(want.lines().collect::<Vec<_>>(), failed);
     assert_eq!(retry_set("from-stdin", "-", true), want);
     let fifo = dir.join("requests.fifo");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
-    let writer = {
-        let (fifo, text) = (fifo.clone(), requests_text.clone());
-        std::thread::spawn(move || fs::write(fifo, text).unwrap())
-    };
+    let writer = fifo_with(&fifo, requests_text.clone());
     assert_eq!(retry_set("from-fifo", p(&fifo), false), want);
     writer.join().unwrap();
 }
