@@ -410,11 +410,11 @@ fn split_then_outputs_then_merge_gives_every_request_in_order() {
     assert!(!not_done.is_empty());
 }
 
-#[test]
-fn a_small_retry_set_goes_to_the_undersized_file() {
-    let ids: Vec<String> = (0..30).map(|i| format!("r{i}")).collect();
-    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let results: String = ids
+/// Ids `r0`..`r<n-1>` and a result file body where every tenth (`r0`,
+/// `r10`, ...) FAILED and the rest COMPLETED.
+fn every_tenth_failed(n: usize) -> (Vec<String>, String) {
+    let ids: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
+    let body = ids
         .iter()
         .enumerate()
         .map(|(i, id)| {
@@ -422,6 +422,13 @@ fn a_small_retry_set_goes_to_the_undersized_file() {
             format!("{}\n", json!({"request_id": id, "status": status}))
         })
         .collect();
+    (ids, body)
+}
+
+#[test]
+fn a_small_retry_set_goes_to_the_undersized_file() {
+    let (ids, results) = every_tenth_failed(30);
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let (_, s, o) = merge_case(
         "small-retry",
         &id_refs,
@@ -678,18 +685,10 @@ fn results_from_standard_input_or_a_pipe_merge_like_a_file() {
 #[test]
 fn a_retry_set_from_requests_on_standard_input_or_a_pipe() {
     let dir = scratch("stdin-retry");
-    let ids: Vec<String> = (0..30).map(|i| format!("r{i}")).collect();
+    let (ids, body) = every_tenth_failed(30);
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let req = requests(&dir, &id_refs);
     let results = dir.join("output.jsonl");
-    let body: String = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            let status = if i % 10 == 0 { "FAILED" } else { "COMPLETED" };
-            format!("{}\n", json!({"request_id": id, "status": status}))
-        })
-        .collect();
     fs::write(&results, body).unwrap();
     let requests_text = fs::read_to_string(&req).unwrap();
     let retry_set = |name: &str, requests: &str, stdin: bool| {
