@@ -271,3 +271,57 @@ pub fn api(data: &[u8]) {
     // when those parts are well formed, and never panics.
     let _ = verify_webhook(secret, &format!("{good},{header}"), body, now, 300);
 }
+
+/// The reports of any input, as the command line prints them, in every
+/// format: nothing panics, the text and GitHub formats hold nothing a
+/// terminal would obey (only `\n` of all control characters), every JSON
+/// line is an object, and there is a line per diagnostic and one summary.
+pub fn render(data: &[u8]) {
+    use crate::validate::report::{unprintable, write_diagnostic, write_summary, Format};
+    use crate::validate::{Limits, Validator};
+    let (max, cut, input) = settings(data);
+    let limits = Limits {
+        max_records: (max % 8) as u64 + 1,
+        min_records: (max % 3) as u64,
+        max_bytes: max as u64 * 4 + 1,
+    };
+    // The file name is untrusted too: the input's first bytes.
+    let name = String::from_utf8_lossy(&input[..input.len().min(cut)]).into_owned();
+    let mut v = Validator::new(limits);
+    let mut diagnostics = Vec::new();
+    let mut lines = Vec::new();
+    for frame in v.framer().frames(input.to_vec()) {
+        v.check(&frame, &mut diagnostics);
+        let bytes = match &frame {
+            Frame::Line(l) => Some(l.bytes().clone()),
+            Frame::TooLong(_) => None,
+        };
+        lines.resize(diagnostics.len(), bytes);
+    }
+    let summary = v.finish(&mut diagnostics);
+    lines.resize(diagnostics.len(), None);
+    for format in [Format::Human, Format::Json, Format::Github] {
+        let mut out = Vec::new();
+        for (d, line) in diagnostics.iter().zip(&lines) {
+            write_diagnostic(&mut out, format, &name, d, line.as_deref()).expect("a Vec");
+        }
+        write_summary(&mut out, format, &name, &summary, 0).expect("a Vec");
+        let text = String::from_utf8(out).expect("reports are UTF-8");
+        if format == Format::Json {
+            let n = text.lines().count();
+            assert_eq!(n, diagnostics.len() + 1);
+            for l in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(l).expect("one JSON value a line");
+                assert!(v.is_object());
+            }
+        } else {
+            assert!(
+                text.chars().all(|c| c == '\n' || !unprintable(c)),
+                "{format:?}: {text:?}"
+            );
+            if format == Format::Github {
+                assert_eq!(text.lines().count(), diagnostics.len() + 1);
+            }
+        }
+    }
+}

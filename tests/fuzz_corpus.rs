@@ -48,3 +48,8 @@ fn merge_corpus() {
 fn api_corpus() {
     replay("api", syncbatch::fuzzing::api);
 }
+
+#[test]
+fn render_corpus() {
+    replay("render", syncbatch::fuzzing::render);
+}

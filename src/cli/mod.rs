@@ -6,8 +6,6 @@ pub mod merge;
 pub mod split;
 pub mod validate;
 
-use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
 
@@ -50,37 +48,7 @@ pub fn open(path: &str) -> Result<Input, String> {
     })
 }
 
-/// Whether `c` must not reach a terminal as it is: control characters
-/// (which can move the cursor, retitle the window or hide text), the
-/// invisible marks that reorder text (bidirectional overrides and isolates),
-/// and the Unicode line and paragraph separators.
-pub fn unprintable(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-        )
-}
-
-/// `s` as it may be printed to a terminal: every [`unprintable`] character
-/// written as an escape, `\u{1b}`. Borrowed when there is none (the common
-/// case). Messages quote what the input holds (keys, model names, URLs), so
-/// every human-readable output goes through this; JSON output escapes by
-/// itself.
-pub fn printable(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(unprintable) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if unprintable(c) {
-            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
+pub use syncbatch::validate::report::printable;
 
 /// A byte progress bar on stderr when it is a terminal (and not in CI);
 /// hidden otherwise.

@@ -8,7 +8,7 @@ use syncbatch::split::{
 };
 use syncbatch::validate::{for_each_prechecked, Severity};
 
-use super::validate::{write_diagnostic, Format, LimitArgs};
+use super::validate::{line_of, write_diagnostic, Format, LimitArgs};
 use super::{interrupt, open, progress, FAILURE, NOT_COMPLIANT, OK};
 
 /// Turn inputs of any size into compliant batch files.
@@ -195,8 +195,9 @@ fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
                     let mut err = stderr.lock();
                     let (diagnostics, frame) = splitter.last_invalid();
                     for d in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
-                        let _ = bar
-                            .suspend(|| write_diagnostic(&mut err, Format::Human, &name, d, frame));
+                        let _ = bar.suspend(|| {
+                            write_diagnostic(&mut err, Format::Human, &name, d, line_of(frame))
+                        });
                     }
                 }
                 Ok(_) => {}

@@ -29,6 +29,7 @@
 
 mod fast;
 mod json;
+pub mod report;
 mod rules;
 
 use std::fmt;
