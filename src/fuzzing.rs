@@ -13,6 +13,16 @@ fn settings(data: &[u8]) -> (usize, usize, &[u8]) {
     }
 }
 
+/// Small validation limits from a setting byte, so that record counts and
+/// sizes cross them often.
+fn small_limits(max: usize) -> crate::validate::Limits {
+    crate::validate::Limits {
+        max_records: (max % 8) as u64 + 1,
+        min_records: (max % 3) as u64,
+        max_bytes: max as u64 * 4 + 1,
+    }
+}
+
 /// Checks one frame against the input it came from.
 fn check_frame(input: &[u8], frame: &Frame, max: usize) {
     let start = frame.offset() as usize;
@@ -75,13 +85,9 @@ pub fn decode(data: &[u8]) {
 /// the file read in small pieces and whole, with and without the fast path,
 /// must give the same report, and every diagnostic must point into the file.
 pub fn validate(data: &[u8]) {
-    use crate::validate::{validate_reader, Limits};
+    use crate::validate::validate_reader;
     let (max, read_size, input) = settings(data);
-    let limits = Limits {
-        max_records: (max % 8) as u64 + 1,
-        min_records: (max % 3) as u64,
-        max_bytes: max as u64 * 4 + 1,
-    };
+    let limits = small_limits(max);
     let whole = validate_reader(input, limits).expect("a slice cannot fail");
     struct Pieces<'a>(&'a [u8], usize);
     impl std::io::Read for Pieces<'_> {
@@ -278,13 +284,9 @@ pub fn api(data: &[u8]) {
 /// line is an object, and there is a line per diagnostic and one summary.
 pub fn render(data: &[u8]) {
     use crate::validate::report::{unprintable, write_diagnostic, write_summary, Format};
-    use crate::validate::{Limits, Validator};
+    use crate::validate::Validator;
     let (max, cut, input) = settings(data);
-    let limits = Limits {
-        max_records: (max % 8) as u64 + 1,
-        min_records: (max % 3) as u64,
-        max_bytes: max as u64 * 4 + 1,
-    };
+    let limits = small_limits(max);
     // The file name is untrusted too: the input's first bytes.
     let name = String::from_utf8_lossy(&input[..input.len().min(cut)]).into_owned();
     let mut v = Validator::new(limits);
