@@ -279,6 +279,64 @@ fn cases() -> Vec<(Code, Severity, Vec<u8>, Vec<u8>)> {
             l("lipsync-2", &va, r#","options":{"temperature":1.01}"#),
             l("lipsync-2", &va, r#","options":{"temperature":1}"#),
         ),
+        // An integer is any number with a zero fractional part (JSON Schema
+        // since draft 6): `3.0` and `3e0` pass, `2.5` and `-1` do not.
+        (
+            Code::OutOfRange,
+            e,
+            l(
+                "lipsync-2",
+                &va,
+                r#","options":{"active_speaker_detection":{"frame_number":2.5}}"#,
+            ),
+            l(
+                "lipsync-2",
+                &va,
+                r#","options":{"active_speaker_detection":{"frame_number":3.0}}"#,
+            ),
+        ),
+        (
+            Code::OutOfRange,
+            e,
+            l(
+                "lipsync-2",
+                &va,
+                r#","options":{"active_speaker_detection":{"frame_number":-1}}"#,
+            ),
+            l(
+                "lipsync-2",
+                &va,
+                r#","options":{"active_speaker_detection":{"frame_number":3e0}}"#,
+            ),
+        ),
+        (
+            Code::WrongType,
+            e,
+            l(
+                "lipsync-2",
+                &va,
+                r#","options":{"active_speaker_detection":{"coordinates":[1.5,2]}}"#,
+            ),
+            l(
+                "lipsync-2",
+                &va,
+                r#","options":{"active_speaker_detection":{"coordinates":[1.0,2e1]}}"#,
+            ),
+        ),
+        (
+            Code::WrongType,
+            e,
+            l(
+                "lipsync-2",
+                &va,
+                r#","options":{"active_speaker_detection":{"bounding_boxes":[null,[1,2,3]]}}"#,
+            ),
+            l(
+                "lipsync-2",
+                &va,
+                r#","options":{"active_speaker_detection":{"bounding_boxes":[null,[1,2,3,4.0]]}}"#,
+            ),
+        ),
         (
             Code::OutOfRange,
             e,
@@ -525,6 +583,40 @@ fn all_diagnostics_of_a_line_are_reported() {
     ] {
         assert!(got.contains(&want), "{want} missing from {got:?}");
     }
+}
+
+/// A wrong integer array says what is wrong with it, not only "an array".
+#[test]
+fn integer_arrays_say_what_is_wrong() {
+    let messages = |extra: &str| -> Vec<String> {
+        let line = line_with("lipsync-2", &format!("{VIDEO},{AUDIO}"), extra);
+        check(line.as_bytes(), ONE)
+            .diagnostics
+            .into_iter()
+            .map(|d| d.message)
+            .collect()
+    };
+    let asd = |inner: &str| format!(r#","options":{{"active_speaker_detection":{{{inner}}}}}"#);
+    assert_eq!(
+        messages(&asd(r#""coordinates":[1,"2"]"#)),
+        [r#""coordinates" must be [x, y], two integers, not an array whose item 2 is a string"#]
+    );
+    assert_eq!(
+        messages(&asd(r#""coordinates":[1,2,3]"#)),
+        [r#""coordinates" must be [x, y], two integers, not an array of 3 items"#]
+    );
+    assert_eq!(
+        messages(&asd(r#""coordinates":{"x":1}"#)),
+        [r#""coordinates" must be [x, y], two integers, not an object"#]
+    );
+    assert_eq!(
+        messages(&asd(r#""bounding_boxes":[[1,2,3,4.5]]"#)),
+        ["a bounding box must be [x1, y1, x2, y2] integers or null, not an array whose item 4 is 4.5"]
+    );
+    assert_eq!(
+        messages(&asd(r#""bounding_boxes":[[1]]"#)),
+        ["a bounding box must be [x1, y1, x2, y2] integers or null, not an array of 1 item"]
+    );
 }
 
 /// A record over a small `max_bytes` (but within the API's 5 MB) is read

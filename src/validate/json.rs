@@ -15,7 +15,7 @@ pub(crate) enum Json<'a> {
     Null,
     Bool(bool),
     /// The value, and whether it was written as an integer.
-    Number(f64, bool),
+    Number(f64),
     Str(Cow<'a, str>),
     Array(Vec<Json<'a>>),
     Object(Vec<(Cow<'a, str>, Json<'a>)>),
@@ -65,15 +65,15 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Json::Number(v as f64, true))
+        Ok(Json::Number(v as f64))
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Json::Number(v as f64, true))
+        Ok(Json::Number(v as f64))
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Json::Number(v, false))
+        Ok(Json::Number(v))
     }
 
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
@@ -152,7 +152,7 @@ mod tests {
         assert!(matches!(&entries[2].0, Cow::Owned(s) if s == "bA"));
         assert_eq!(
             entries[2].1,
-            Json::Array(vec![Json::Bool(true), Json::Null, Json::Number(2.5, false)])
+            Json::Array(vec![Json::Bool(true), Json::Null, Json::Number(2.5)])
         );
     }
 

@@ -228,10 +228,10 @@ impl<'l> Checker<'l> {
         }
     }
 
-    fn opt_number(&mut self, obj: &Entries, path: &Path, key: &str) -> Option<(usize, f64, bool)> {
+    fn opt_number(&mut self, obj: &Entries, path: &Path, key: &str) -> Option<(usize, f64)> {
         match Self::get(obj, key) {
             None => None,
-            Some((k, Json::Number(n, int))) => Some((self.at(k).unwrap_or(0), *n, *int)),
+            Some((k, Json::Number(n))) => Some((self.at(k).unwrap_or(0), *n)),
             Some((k, other)) => {
                 self.wrong_type(path, key, k, "a number", other);
                 None
@@ -683,7 +683,7 @@ impl<'l> Checker<'l> {
             }
         }
         for key in ["stability", "similarityBoost"] {
-            if let Some((at, n, _)) = self.opt_number(p, path, key) {
+            if let Some((at, n)) = self.opt_number(p, path, key) {
                 self.range(path, key, at, n, 0.0, 1.0);
             }
         }
@@ -701,7 +701,7 @@ impl<'l> Checker<'l> {
         if let Some((_, mode)) = self.opt_str(o, path, "sync_mode") {
             self.enum_value(path, "sync_mode", mode, SYNC_MODES);
         }
-        if let Some((at, t, _)) = self.opt_number(o, path, "temperature") {
+        if let Some((at, t)) = self.opt_number(o, path, "temperature") {
             self.range(path, "temperature", at, t, 0.0, 1.0);
         }
         for (key, allowed) in [("model_mode", MODEL_MODES), ("prompt", PROMPTS)] {
@@ -751,8 +751,8 @@ impl<'l> Checker<'l> {
 
     fn speaker_detection(&mut self, a: &Entries, path: &Path) {
         self.opt_bool(a, path, "auto_detect");
-        if let Some((at, n, int)) = self.opt_number(a, path, "frame_number") {
-            if !int || n < 0.0 {
+        if let Some((at, n)) = self.opt_number(a, path, "frame_number") {
+            if !integral(n) || n < 0.0 {
                 self.error(
                     Code::OutOfRange,
                     &path.key("frame_number"),
@@ -762,8 +762,14 @@ impl<'l> Checker<'l> {
             }
         }
         if let Some((k, v)) = Self::get(a, "coordinates") {
-            if !is_int_array(v, 2) {
-                self.wrong_type(path, "coordinates", k, "[x, y], two integers", v);
+            if let Some(problem) = int_array_problem(v, 2) {
+                let at = self.at(k);
+                self.error(
+                    Code::WrongType,
+                    &path.key("coordinates"),
+                    at,
+                    format!("\"coordinates\" must be [x, y], two integers, not {problem}"),
+                );
             }
         }
         match Self::get(a, "bounding_boxes") {
@@ -771,14 +777,17 @@ impl<'l> Checker<'l> {
             Some((_, Json::Array(boxes))) => {
                 let bpath = path.key("bounding_boxes");
                 for (i, b) in boxes.iter().enumerate() {
-                    if !matches!(b, Json::Null) && !is_int_array(b, 4) {
+                    let problem = match b {
+                        Json::Null => None,
+                        b => int_array_problem(b, 4),
+                    };
+                    if let Some(problem) = problem {
                         self.error(
                             Code::WrongType,
                             &bpath.index(i),
                             None,
                             format!(
-                                "a bounding box must be [x1, y1, x2, y2] integers or null, not {}",
-                                b.kind()
+                                "a bounding box must be [x1, y1, x2, y2] integers or null, not {problem}"
                             ),
                         );
                     }
@@ -805,7 +814,7 @@ impl<'l> Checker<'l> {
         required: bool,
         model: Option<&str>,
     ) -> Option<f64> {
-        let Some((at, t, _)) = self.opt_number(obj, path, key) else {
+        let Some((at, t)) = self.opt_number(obj, path, key) else {
             if required && Self::get(obj, key).is_none() {
                 self.missing(path, key, "seconds");
             }
@@ -946,9 +955,31 @@ pub(crate) fn position(line: &str, s: &str) -> Option<usize> {
     (p >= start && p <= start + line.len()).then(|| (p - start).saturating_sub(1))
 }
 
-fn is_int_array(v: &Json, len: usize) -> bool {
-    matches!(v, Json::Array(items) if items.len() == len
-        && items.iter().all(|x| matches!(x, Json::Number(_, true))))
+/// Whether a JSON number is an integer. As JSON Schema has it since draft 6
+/// (and OpenAPI 3.1, which describes the API), that is any number with a zero
+/// fractional part: `1.0` and `1e2` are integers, as they are to a server that
+/// parses JSON into JavaScript numbers or a lax Python model.
+fn integral(n: f64) -> bool {
+    n.fract() == 0.0
+}
+
+/// What keeps `v` from being an array of `len` integers, said so that it can
+/// follow "not": `None` when it is one.
+fn int_array_problem(v: &Json, len: usize) -> Option<String> {
+    let Json::Array(items) = v else {
+        return Some(v.kind().to_owned());
+    };
+    if items.len() != len {
+        return Some(match items.len() {
+            1 => "an array of 1 item".to_owned(),
+            n => format!("an array of {n} items"),
+        });
+    }
+    items.iter().enumerate().find_map(|(i, x)| match x {
+        Json::Number(n) if integral(*n) => None,
+        Json::Number(n) => Some(format!("an array whose item {} is {n}", i + 1)),
+        other => Some(format!("an array whose item {} is {}", i + 1, other.kind())),
+    })
 }
 
 /// `Some(true)` for an absolute https URL with a host, `Some(false)` for http,
