@@ -24,6 +24,7 @@ fn frame_corpus() {
     replay("frame", syncbatch::fuzzing::frame);
 }
 
+#[cfg(feature = "async")]
 #[test]
 fn decode_corpus() {
     replay("decode", syncbatch::fuzzing::decode);

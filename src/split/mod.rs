@@ -12,11 +12,16 @@
 //!
 //! ```
 //! use syncbatch::split::{MemorySink, SplitOptions, Splitter};
-//! use syncbatch::validate::Limits;
 //!
-//! let input = syncbatch::generate::records(1, 510);
+//! let input: String = (1..=510)
+//!     .map(|i| {
+//!         format!(
+//!             r#"{{"request_id":"r-{i}","endpoint":"/v2/generate","payload":{{"model":"lipsync-2","input":[{{"type":"video","url":"https://a.io/v.mp4"}},{{"type":"audio","url":"https://a.io/a.wav"}}]}}}}"#
+//!         ) + "\n"
+//!     })
+//!     .collect();
 //! let mut splitter = Splitter::new(SplitOptions::default(), MemorySink::default());
-//! splitter.split_reader("input.jsonl", &input[..])?;
+//! splitter.split_reader("input.jsonl", input.as_bytes())?;
 //! let (summary, sink) = splitter.finish()?;
 //! let sizes: Vec<usize> = sink.batches.iter().map(|b| b.len()).collect();
 //! assert_eq!(sizes, [490, 20]); // never 500 + 10

@@ -265,7 +265,7 @@ fn options_clean(o: &Options, react: bool) -> bool {
         && o.prompt.is_none_or(|m| react && PROMPTS.contains(&m))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "generate"))]
 mod tests {
     use super::*;
 
