@@ -585,6 +585,31 @@ fn all_diagnostics_of_a_line_are_reported() {
     }
 }
 
+/// A missing field has no place of its own; its column points at the object
+/// that lacks it (its first key), so an editor can jump there.
+#[test]
+fn a_missing_field_points_at_its_object() {
+    let line = r#"{"endpoint":"/v2/generate","payload":{"model":"lipsync-2","input":[{"type":"video"},{"type":"audio","url":"https://a.io/a.wav"}],"segments":[{"endTime":3,"audioInput":{}}]}}"#;
+    let report = check(line.as_bytes(), ONE);
+    let got: Vec<(Option<&str>, Option<u64>)> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::MissingField)
+        .map(|d| (d.path.as_deref(), d.column))
+        .collect();
+    let col = |s: &str| Some(line.find(s).unwrap() as u64 + 1);
+    assert_eq!(
+        got,
+        [
+            (Some("request_id"), col(r#""endpoint""#)),
+            (Some("payload.input[0].url"), col(r#""type":"video""#)),
+            (Some("payload.segments[0].startTime"), col(r#""endTime""#)),
+            // An empty object has no key to point at.
+            (Some("payload.segments[0].audioInput.refId"), None),
+        ]
+    );
+}
+
 /// A wrong integer array says what is wrong with it, not only "an array".
 #[test]
 fn integer_arrays_say_what_is_wrong() {

@@ -172,11 +172,14 @@ impl<'l> Checker<'l> {
             .map(|(k, v)| (k.as_ref(), v))
     }
 
-    fn missing(&mut self, path: &Path, key: &str, what: &str) {
+    /// A required field absent from `obj`; the column points at the object
+    /// (at its first key written without escapes), as the field has no place.
+    fn missing(&mut self, obj: &Entries, path: &Path, key: &str, what: &str) {
+        let at = obj.iter().find_map(|(k, _)| self.at(k));
         self.error(
             Code::MissingField,
             &path.key(key),
-            None,
+            at,
             format!("required field \"{key}\" ({what}) is missing"),
         );
     }
@@ -200,7 +203,7 @@ impl<'l> Checker<'l> {
     ) -> Option<(&'j str, &'j str)> {
         match Self::get(obj, key) {
             None => {
-                self.missing(path, key, "a string");
+                self.missing(obj, path, key, "a string");
                 None
             }
             Some((k, Json::Str(s))) => Some((k, s)),
@@ -319,7 +322,7 @@ impl<'l> Checker<'l> {
             .iter()
             .find(|(k, v)| k == "request_id" && !matches!(v, Json::Null))
         {
-            None => self.missing(&root, "request_id", "a unique string"),
+            None => self.missing(obj, &root, "request_id", "a unique string"),
             Some((k, Json::Str(s))) => {
                 self.request_id(k, s);
                 id = Some(s);
@@ -338,7 +341,7 @@ impl<'l> Checker<'l> {
             }
         }
         match Self::get(obj, "payload") {
-            None => self.missing(&root, "payload", "the Generate API request"),
+            None => self.missing(obj, &root, "payload", "the Generate API request"),
             Some((_, Json::Object(payload))) => self.payload(payload, &root.key("payload")),
             Some((k, other)) => self.wrong_type(&root, "payload", k, "an object", other),
         }
@@ -423,7 +426,7 @@ impl<'l> Checker<'l> {
         };
         let ref_ids = match Self::get(p, "input") {
             None => {
-                self.missing(path, "input", "an array of media inputs");
+                self.missing(p, path, "input", "an array of media inputs");
                 Vec::new()
             }
             Some((k, Json::Array(items))) => {
@@ -558,7 +561,7 @@ impl<'l> Checker<'l> {
                     match self.opt_object(obj, &ipath, "provider") {
                         Some((_, provider)) => self.provider(provider, &ipath.key("provider")),
                         None if Self::get(obj, "provider").is_none() => {
-                            self.missing(&ipath, "provider", "the text-to-speech provider")
+                            self.missing(obj, &ipath, "provider", "the text-to-speech provider")
                         }
                         None => {}
                     }
@@ -637,7 +640,7 @@ impl<'l> Checker<'l> {
             }
             (None, None) => {
                 if Self::get(obj, "url").is_none() && Self::get(obj, "assetId").is_none() {
-                    self.missing(path, "url", "or assetId");
+                    self.missing(obj, path, "url", "or assetId");
                 }
             }
             (Some((_, u)), None) => {
@@ -816,7 +819,7 @@ impl<'l> Checker<'l> {
     ) -> Option<f64> {
         let Some((at, t)) = self.opt_number(obj, path, key) else {
             if required && Self::get(obj, key).is_none() {
-                self.missing(path, key, "seconds");
+                self.missing(obj, path, key, "seconds");
             }
             return None;
         };
@@ -870,7 +873,7 @@ impl<'l> Checker<'l> {
                 }
             }
             match Self::get(s, "audioInput") {
-                None => self.missing(&spath, "audioInput", "which audio plays"),
+                None => self.missing(s, &spath, "audioInput", "which audio plays"),
                 Some((_, Json::Object(a))) => {
                     let apath = spath.key("audioInput");
                     if let Some((_, r)) = self.req_str(a, &apath, "refId") {
