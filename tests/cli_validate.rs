@@ -144,7 +144,17 @@ fn limit_flags_apply() {
     );
     let out = syncbatch(&["validate", "--min-records", "1"], Some(one.as_bytes()));
     assert_eq!(out.status.code(), Some(0));
-    let out = syncbatch(&["validate", "--max-records", "10", GOOD], None);
+    let out = syncbatch(
+        &[
+            "validate",
+            "--max-records",
+            "10",
+            "--min-records",
+            "1",
+            GOOD,
+        ],
+        None,
+    );
     assert!(text(&out.stdout).contains(":11: error[too_many_records]"));
     let out = syncbatch(&["validate", "--max-bytes", "1000", GOOD], None);
     assert!(
@@ -172,6 +182,60 @@ fn usage_errors_exit_2() {
     );
     assert_eq!(syncbatch(&["frobnicate"], None).status.code(), Some(2));
     assert_eq!(syncbatch(&["--help"], None).status.code(), Some(0));
+}
+
+/// Limits no batch file could meet are a usage error in every subcommand
+/// (they share the flags), refused before any input is read or output made:
+/// validate used to call every file not compliant, and merge to call every
+/// retry undersized.
+#[test]
+fn contradictory_limits_are_usage_errors_in_every_subcommand() {
+    let dir = std::env::temp_dir().join(format!("syncbatch-test-{}-limits", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("out");
+    let out = out.to_str().unwrap();
+    let retry = dir.join("retry");
+    let retry = retry.to_str().unwrap();
+    for (limits, why) in [
+        (
+            ["--min-records", "30", "--max-records", "10"],
+            "--min-records is 30 and --max-records 10: no batch file could meet both",
+        ),
+        (
+            ["--min-records", "0", "--max-records", "0"],
+            "--max-records must be at least 1",
+        ),
+    ] {
+        let runs: [Vec<&str>; 3] = [
+            vec!["validate", GOOD],
+            vec!["split", "--out", out, GOOD],
+            vec![
+                "merge",
+                "--requests",
+                GOOD,
+                "--results",
+                GOOD,
+                "--out",
+                out,
+                "--retry-dir",
+                retry,
+            ],
+        ];
+        for mut args in runs {
+            args.extend(limits);
+            let run = syncbatch(&args, None);
+            assert_eq!(run.status.code(), Some(2), "{args:?}");
+            assert!(
+                text(&run.stderr).contains(why),
+                "{args:?}: {}",
+                text(&run.stderr)
+            );
+            assert!(run.stdout.is_empty(), "{args:?}");
+            assert!(!std::path::Path::new(out).exists() && !std::path::Path::new(retry).exists());
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

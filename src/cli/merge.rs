@@ -159,6 +159,12 @@ impl Drop for Aside {
 
 /// Runs the subcommand; returns the exit status.
 pub fn run(args: Args) -> u8 {
+    // The limits only shape the retry batches, but contradictory ones are a
+    // mistake whether or not --retry-dir was given.
+    if let Some(why) = args.limits.contradiction() {
+        eprintln!("syncbatch: {why}");
+        return FAILURE;
+    }
     match merge(&args) {
         Ok(summary) => {
             let lax = summary.missing + summary.unknown + summary.malformed > 0;

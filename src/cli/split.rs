@@ -59,8 +59,8 @@ pub fn run(args: Args) -> u8 {
         );
         return FAILURE;
     }
-    if args.limits.max_records == 0 || args.limits.min_records > args.limits.max_records {
-        eprintln!("syncbatch: need 1 <= --max-records and --min-records <= --max-records");
+    if let Some(why) = args.limits.contradiction() {
+        eprintln!("syncbatch: {why}");
         return FAILURE;
     }
     let options = SplitOptions {

@@ -41,6 +41,24 @@ pub struct LimitArgs {
 }
 
 impl LimitArgs {
+    /// Why no batch file could meet these limits, as a usage error message;
+    /// `None` when some could. Every subcommand refuses such limits up front
+    /// (exit 2) rather than reporting every file, or every retry, as not
+    /// compliant.
+    pub fn contradiction(&self) -> Option<String> {
+        if self.max_records == 0 {
+            Some("--max-records must be at least 1".to_owned())
+        } else if self.min_records > self.max_records {
+            Some(format!(
+                "--min-records is {} and --max-records {}: no batch file could meet both \
+                 (lower --min-records too; its default is 20)",
+                self.min_records, self.max_records
+            ))
+        } else {
+            None
+        }
+    }
+
     /// The library's limits.
     pub fn limits(&self) -> Limits {
         Limits {
@@ -53,6 +71,10 @@ impl LimitArgs {
 
 /// Runs the subcommand; returns the exit status.
 pub fn run(args: Args) -> u8 {
+    if let Some(why) = args.limits.contradiction() {
+        eprintln!("syncbatch: {why}");
+        return FAILURE;
+    }
     let files = if args.files.is_empty() {
         vec!["-".to_owned()]
     } else {
