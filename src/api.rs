@@ -324,7 +324,8 @@ pub fn verify_webhook(
     let mut signatures = Vec::new();
     for part in header.split(',') {
         match part.trim().split_once('=') {
-            Some(("t", v)) => t = Some(v.parse::<u64>().map_err(|_| WebhookError::Malformed)?),
+            // The signed text is the timestamp as sent (`t=0042` signs "0042.").
+            Some(("t", v)) => t = Some((v, v.parse::<u64>().map_err(|_| WebhookError::Malformed)?)),
             Some(("v1", v)) => {
                 signatures.push(hex::decode(v).map_err(|_| WebhookError::Malformed)?)
             }
@@ -332,7 +333,7 @@ pub fn verify_webhook(
             None => return Err(WebhookError::Malformed),
         }
     }
-    let t = t.ok_or(WebhookError::Malformed)?;
+    let (t_text, t) = t.ok_or(WebhookError::Malformed)?;
     if signatures.is_empty() {
         return Err(WebhookError::Malformed);
     }
@@ -341,7 +342,7 @@ pub fn verify_webhook(
         return Err(WebhookError::Stale(off));
     }
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(t.to_string().as_bytes());
+    mac.update(t_text.as_bytes());
     mac.update(b".");
     mac.update(body);
     let matched = signatures
@@ -409,6 +410,21 @@ mod tests {
         );
         assert_eq!(
             verify_webhook(b"k", "t=5,v1=00", b"", 5, 1),
+            Err(WebhookError::Mismatch)
+        );
+        // The timestamp is signed as written: a sender that pads it signs the
+        // padding, and a signature over the bare number does not match it.
+        let sign = |text: &str| {
+            use hmac::{Hmac, Mac};
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"k").unwrap();
+            mac.update(format!("{text}.{{}}").as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        };
+        let padded = format!("t=0005,v1={}", sign("0005"));
+        assert_eq!(verify_webhook(b"k", &padded, b"{}", 5, 1), Ok(()));
+        let respelled = format!("t=0005,v1={}", sign("5"));
+        assert_eq!(
+            verify_webhook(b"k", &respelled, b"{}", 5, 1),
             Err(WebhookError::Mismatch)
         );
     }
