@@ -89,13 +89,20 @@ pub struct Note {
     pub file: String,
     /// 1-based line.
     pub line: u64,
+    /// 1-based column in bytes, where the problem has a place in the line
+    /// (the first byte that is not UTF-8, where the JSON breaks off).
+    pub column: Option<u64>,
     /// What is wrong.
     pub message: String,
 }
 
 impl fmt::Display for Note {
+    /// `FILE:LINE: MESSAGE`, or `FILE:LINE:COLUMN: MESSAGE`, as `validate` prints.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        match self.column {
+            Some(column) => write!(f, "{}:{}:{column}: {}", self.file, self.line, self.message),
+            None => write!(f, "{}:{}: {}", self.file, self.line, self.message),
+        }
     }
 }
 
@@ -296,10 +303,15 @@ impl Merger {
     }
 
     fn note(&mut self, file: &str, line: u64, message: String) {
+        self.note_at(file, line, None, message);
+    }
+
+    fn note_at(&mut self, file: &str, line: u64, column: Option<u64>, message: String) {
         if self.notes.len() < MAX_NOTES {
             self.notes.push(Note {
                 file: file.to_owned(),
                 line,
+                column,
                 message,
             });
         } else {
@@ -453,14 +465,14 @@ impl Merger {
             };
             let (hash, check, class, time) = match parsed {
                 Parsed::Blank => return,
-                Parsed::Malformed(why) => {
+                Parsed::Malformed(why, column) => {
                     self.summary.malformed += 1;
                     let message = if line.newline() {
                         why
                     } else {
                         format!("last line cut short (an interrupted download?): {why}")
                     };
-                    self.note(&name, line.number(), message);
+                    self.note_at(&name, line.number(), column, message);
                     return;
                 }
                 Parsed::Keyed {
@@ -701,7 +713,8 @@ fn parse_request(frame: &Frame) -> Option<(IdText, IdKey, u32)> {
 /// A result line, parsed off the main thread.
 enum Parsed {
     Blank,
-    Malformed(String),
+    /// Why, and the column it points at.
+    Malformed(String, Option<u64>),
     Keyed {
         hash: IdKey,
         check: u32,
@@ -712,20 +725,21 @@ enum Parsed {
 
 fn parse_result(frame: &Frame) -> Parsed {
     let Frame::Line(line) = frame else {
-        return Parsed::Malformed("too long".into());
+        return Parsed::Malformed("too long".into(), None);
     };
     if line.is_blank() {
         return Parsed::Blank;
     }
-    let Ok(text) = std::str::from_utf8(line.bytes()) else {
-        return Parsed::Malformed("not UTF-8".into());
+    let text = match std::str::from_utf8(line.bytes()) {
+        Ok(text) => text,
+        Err(e) => return Parsed::Malformed("not UTF-8".into(), Some(e.valid_up_to() as u64 + 1)),
     };
     let keys = match result_keys(text) {
         Ok(keys) => keys,
-        Err(e) => return Parsed::Malformed(format!("not a JSON object: {e}")),
+        Err(e) => return not_an_object(text, &e),
     };
     let Some(id) = keys.request_id else {
-        return Parsed::Malformed("no string request_id".into());
+        return Parsed::Malformed("no string request_id".into(), None);
     };
     let (hash, check) = IdSet::hash_and_check(&id);
     Parsed::Keyed {
@@ -738,6 +752,25 @@ fn parse_result(frame: &Frame) -> Parsed {
             .and_then(instant)
             .unwrap_or(i64::MIN),
     }
+}
+
+/// A result line that [`result_keys`] refused: broken JSON where it breaks
+/// off, or a JSON value that is not an object, named by its kind.
+fn not_an_object(text: &str, e: &serde_json::Error) -> Parsed {
+    if e.classify() == serde_json::error::Category::Data {
+        // Only the top level can mismatch: every value inside is taken.
+        let kind = match text.trim_start().bytes().next() {
+            Some(b'[') => "an array",
+            Some(b'"') => "a string",
+            Some(b't' | b'f') => "a boolean",
+            Some(b'n') => "null",
+            _ => "a number",
+        };
+        return Parsed::Malformed(format!("not a JSON object but {kind}"), None);
+    }
+    let column = (e.column() > 0).then_some(e.column() as u64);
+    let why = crate::validate::json::error_text(e);
+    Parsed::Malformed(format!("not valid JSON: {why}"), column)
 }
 
 /// Frames `reader` and parses off this thread ([`for_each_parsed_with`]);
@@ -895,6 +928,37 @@ mod tests {
             Frame::Line(l) => l.bytes(),
             Frame::TooLong(_) => &[],
         }
+    }
+
+    /// Every malformed result line is noted with what is wrong and, where
+    /// the line breaks at a byte, its column.
+    #[test]
+    fn malformed_results_are_noted_with_their_columns() {
+        let mut merger = Merger::new();
+        merger
+            .add_requests("requests.jsonl", &b"{\"request_id\":\"a\"}\n"[..])
+            .unwrap();
+        let results: &[u8] = b"{\"request_id\":\"a\",\"x\":\"\xC3(\"}\n\
+            \"a\"\n\
+            {\"request_id\":\"a\"}}\n\
+            {\"request_id\":null}\n\
+            {\"request_id\":\"a\",\"status\":\"COMPL";
+        merger
+            .add_results_reader("out.jsonl", results, &mut io::sink())
+            .unwrap();
+        let notes: Vec<String> = merger.notes().iter().map(Note::to_string).collect();
+        assert_eq!(
+            notes,
+            [
+                "out.jsonl:1:24: not UTF-8",
+                "out.jsonl:2: not a JSON object but a string",
+                "out.jsonl:3:19: not valid JSON: trailing characters",
+                "out.jsonl:4: no string request_id",
+                "out.jsonl:5:33: last line cut short (an interrupted download?): \
+                 not valid JSON: EOF while parsing a string",
+            ]
+        );
+        assert_eq!(merger.summary().malformed, 5);
     }
 
     #[test]

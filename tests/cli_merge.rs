@@ -116,6 +116,8 @@ fn liberal_reading() {
         "garbage\n",
         r#"{"request_id":7,"status":"COMPLETED"}"#,
         "\n",
+        // JSON, but not an object
+        "[1,2]\n",
         // an id no request has
         r#"{"request_id":"zzz","status":"COMPLETED"}"#,
         "\n",
@@ -143,17 +145,19 @@ fn liberal_reading() {
     );
     assert_eq!(
         s,
-        json!({"requests":4,"completed":1,"failed":1,"rejected":0,"other":1,"missing":1,"duplicates":0,"unknown":1,"malformed":3})
+        json!({"requests":4,"completed":1,"failed":1,"rejected":0,"other":1,"missing":1,"duplicates":0,"unknown":1,"malformed":4})
     );
+    // Each note says where, down to the column where the line breaks.
     let stderr = text(&o.stderr);
-    assert!(
-        stderr.contains("output-0.jsonl:7: last line cut short"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("output-0.jsonl:4: not a JSON object"),
-        "{stderr}"
-    );
+    for note in [
+        "output-0.jsonl:4:1: not valid JSON: expected value\n",
+        "output-0.jsonl:5: no string request_id\n",
+        "output-0.jsonl:6: not a JSON object but an array\n",
+        "output-0.jsonl:8:33: last line cut short (an interrupted download?): \
+         not valid JSON: EOF while parsing a string\n",
+    ] {
+        assert!(stderr.contains(note), "{note:?} not in {stderr}");
+    }
     for row in ["requests", "completed", "malformed"] {
         assert!(
             stderr.lines().any(|l| l.trim_start().starts_with(row)),

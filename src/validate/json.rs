@@ -9,6 +9,17 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+/// serde_json's message without the " at line L column C" it ends with: the
+/// position is the caller's to print, as a column of the file's line.
+pub(crate) fn error_text(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let place = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&place) {
+        Some(bare) => bare.to_owned(),
+        None => text,
+    }
+}
+
 /// One JSON value borrowed from its line.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Json<'a> {

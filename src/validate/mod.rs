@@ -28,7 +28,7 @@
 //! ```
 
 mod fast;
-mod json;
+pub(crate) mod json;
 pub mod report;
 mod rules;
 
@@ -684,10 +684,7 @@ impl Validator {
 }
 
 fn json_message(e: &serde_json::Error) -> String {
-    // serde_json's text ends with " at line L column C"; the position is ours to print.
-    let text = e.to_string();
-    let text = text.split(" at line ").next().unwrap_or(&text);
-    format!("not one JSON value: {text}")
+    format!("not one JSON value: {}", json::error_text(e))
 }
 
 /// What the stateless part of checking a line found (UTF-8 and the fast
