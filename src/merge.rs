@@ -243,11 +243,6 @@ fn instant(text: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// The `request_id` of a request line, if it is a JSON object with a string one.
-fn request_id(line: &str) -> Option<Cow<'_, str>> {
-    result_keys(line).ok()?.request_id
-}
-
 /// Joins result files to requests. See the [module docs](self).
 ///
 /// ```
@@ -344,7 +339,7 @@ impl Merger {
             self.index.warm(
                 ahead[..due]
                     .iter()
-                    .filter_map(|(_, p)| p.as_ref().map(|p| p.1)),
+                    .filter_map(|(_, p)| p.as_ref().ok().map(|p| p.1)),
             );
             let Frame::Line(line) = &frame else {
                 self.note(
@@ -354,15 +349,14 @@ impl Merger {
                 );
                 return;
             };
-            let Some((id_text, hash, check)) = parsed else {
-                if !line.is_blank() {
-                    self.note(
-                        name,
-                        line.number(),
-                        "no string request_id: not a request".into(),
-                    );
+            let (id_text, hash, check) = match parsed {
+                Ok(keyed) => keyed,
+                Err(None) => return,
+                Err(Some((why, column))) => {
+                    let message = format!("{why}: not a request, skipped");
+                    self.note_at(name, line.number(), column, message);
+                    return;
                 }
-                return;
             };
             let id = id_text.get(line.bytes());
             let index = self.requests.len() as u64;
@@ -700,14 +694,51 @@ impl IdText {
 }
 
 /// A request line, parsed off the main thread: its id and the id's hash.
-fn parse_request(frame: &Frame) -> Option<(IdText, IdKey, u32)> {
+/// A request line's id, or why it has none (`None` for a blank or over-long
+/// line, which need no more words).
+fn parse_request(frame: &Frame) -> Result<(IdText, IdKey, u32), Option<Why>> {
     let Frame::Line(line) = frame else {
-        return None;
+        return Err(None);
     };
-    let text = std::str::from_utf8(line.bytes()).ok()?;
-    let id = request_id(text)?;
+    if line.is_blank() {
+        return Err(None);
+    }
+    let (text, keys) = line_keys(line.bytes()).map_err(Some)?;
+    let id = keys
+        .request_id
+        .ok_or_else(|| ("no string request_id".to_owned(), None))?;
     let (hash, check) = IdSet::hash_and_check(&id);
-    Some((IdText::of(&id, text), hash, check))
+    Ok((IdText::of(&id, text), hash, check))
+}
+
+/// What is wrong with a line, and the 1-based column it points at.
+type Why = (String, Option<u64>);
+
+/// The keys merge reads from a line (request or result), or why it has none:
+/// not UTF-8 (at the first bad byte), not valid JSON (where it breaks off),
+/// or JSON that is not an object (named by its kind).
+fn line_keys(bytes: &[u8]) -> Result<(&str, ResultKeys<'_>), Why> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ("not UTF-8".to_owned(), Some(e.valid_up_to() as u64 + 1)))?;
+    match result_keys(text) {
+        Ok(keys) => Ok((text, keys)),
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            // Only the top level can mismatch: every value inside is taken.
+            let kind = match text.trim_start().bytes().next() {
+                Some(b'[') => "an array",
+                Some(b'"') => "a string",
+                Some(b't' | b'f') => "a boolean",
+                Some(b'n') => "null",
+                _ => "a number",
+            };
+            Err((format!("not a JSON object but {kind}"), None))
+        }
+        Err(e) => {
+            let column = (e.column() > 0).then_some(e.column() as u64);
+            let why = crate::validate::json::error_text(&e);
+            Err((format!("not valid JSON: {why}"), column))
+        }
+    }
 }
 
 /// A result line, parsed off the main thread.
@@ -730,13 +761,9 @@ fn parse_result(frame: &Frame) -> Parsed {
     if line.is_blank() {
         return Parsed::Blank;
     }
-    let text = match std::str::from_utf8(line.bytes()) {
-        Ok(text) => text,
-        Err(e) => return Parsed::Malformed("not UTF-8".into(), Some(e.valid_up_to() as u64 + 1)),
-    };
-    let keys = match result_keys(text) {
-        Ok(keys) => keys,
-        Err(e) => return not_an_object(text, &e),
+    let keys = match line_keys(line.bytes()) {
+        Ok((_, keys)) => keys,
+        Err((why, column)) => return Parsed::Malformed(why, column),
     };
     let Some(id) = keys.request_id else {
         return Parsed::Malformed("no string request_id".into(), None);
@@ -752,25 +779,6 @@ fn parse_result(frame: &Frame) -> Parsed {
             .and_then(instant)
             .unwrap_or(i64::MIN),
     }
-}
-
-/// A result line that [`result_keys`] refused: broken JSON where it breaks
-/// off, or a JSON value that is not an object, named by its kind.
-fn not_an_object(text: &str, e: &serde_json::Error) -> Parsed {
-    if e.classify() == serde_json::error::Category::Data {
-        // Only the top level can mismatch: every value inside is taken.
-        let kind = match text.trim_start().bytes().next() {
-            Some(b'[') => "an array",
-            Some(b'"') => "a string",
-            Some(b't' | b'f') => "a boolean",
-            Some(b'n') => "null",
-            _ => "a number",
-        };
-        return Parsed::Malformed(format!("not a JSON object but {kind}"), None);
-    }
-    let column = (e.column() > 0).then_some(e.column() as u64);
-    let why = crate::validate::json::error_text(e);
-    Parsed::Malformed(format!("not valid JSON: {why}"), column)
 }
 
 /// Frames `reader` and parses off this thread ([`for_each_parsed_with`]);
@@ -959,6 +967,25 @@ mod tests {
             ]
         );
         assert_eq!(merger.summary().malformed, 5);
+
+        // Request lines are noted the same way, and skipped.
+        let mut merger = Merger::new();
+        let requests: &[u8] = b"{\"request_id\":\"a\"}\n\
+            [\"b\"]\n\
+            \n\
+            {\"request_id\":7}\n\
+            {\"request_id\":\"c\"\n";
+        merger.add_requests("in.jsonl", requests).unwrap();
+        let notes: Vec<String> = merger.notes().iter().map(Note::to_string).collect();
+        assert_eq!(
+            notes,
+            [
+                "in.jsonl:2: not a JSON object but an array: not a request, skipped",
+                "in.jsonl:4: no string request_id: not a request, skipped",
+                "in.jsonl:5:17: not valid JSON: EOF while parsing an object: not a request, skipped",
+            ]
+        );
+        assert_eq!(merger.summary().requests, 1);
     }
 
     #[test]
