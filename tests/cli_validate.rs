@@ -41,6 +41,12 @@ fn a_bad_file_exits_1_with_positioned_diagnostics() {
     let out = syncbatch(&["validate", MIXED], None);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
+    assert!(
+        stdout.ends_with(
+            "examples/data/mixed.jsonl: 40 records, 15770 bytes, 10 errors, 1 warning: NOT VALID\n"
+        ),
+        "{stdout}"
+    );
     let first = stdout.lines().next().unwrap();
     assert!(
         first.starts_with("examples/data/mixed.jsonl:1:")

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use syncbatch::merge::{spool, MergeSummary, Merger};
 use syncbatch::split::{DirSink, SplitError, SplitOptions, Splitter};
+use syncbatch::validate::report::count;
 
 use super::validate::LimitArgs;
 use super::{interrupt, open, printable, progress, FAILURE, NOT_COMPLIANT, OK};
@@ -343,8 +344,8 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
     }
     if merger.notes_dropped() > 0 {
         eprintln!(
-            "syncbatch: ... and {} more such lines",
-            merger.notes_dropped()
+            "syncbatch: ... and {} more",
+            count(merger.notes_dropped(), "such line", "such lines")
         );
     }
     print_table(&summary);
@@ -430,8 +431,8 @@ fn retry(
         };
         lines.push((file, offset, len));
     }
-    let count = lines.len();
-    if count == 0 {
+    let to_retry = lines.len() as u64;
+    if to_retry == 0 {
         eprintln!("syncbatch: every request COMPLETED: nothing to retry");
         return Ok(());
     }
@@ -472,9 +473,9 @@ fn retry(
     match splitter.finish() {
         Ok((summary, _)) => {
             eprintln!(
-                "syncbatch: {} requests to retry in {} batch files in {}",
-                summary.records,
-                summary.batches,
+                "syncbatch: {} to retry in {} in {}",
+                count(summary.records, "request", "requests"),
+                count(summary.batches, "batch file", "batch files"),
                 dir.display()
             );
             Ok(())
@@ -488,8 +489,9 @@ fn retry(
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             out.finish().map_err(|e| e.to_string())?;
             eprintln!(
-                "syncbatch: {count} requests to retry cannot make a compliant batch ({why}): \
+                "syncbatch: {} to retry cannot make a compliant batch ({why}): \
                  written to {} to send another way or with later retries",
+                count(to_retry, "request", "requests"),
                 path.display()
             );
             Ok(())

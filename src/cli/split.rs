@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use syncbatch::split::{
     DirSink, DryRunSink, Sink, SplitError, SplitOptions, SplitSummary, Splitter,
 };
+use syncbatch::validate::report::count;
 use syncbatch::validate::{for_each_prechecked, Severity};
 
 use super::validate::{line_of, write_diagnostic, Format, LimitArgs};
@@ -114,14 +115,17 @@ pub fn run(args: Args) -> u8 {
     cooperating.finishing();
     let done = finish(splitter, |summary| {
         format!(
-            "{} records in {} batch files in {} ({} blank lines dropped, {} lines rejected{})",
-            summary.records,
-            summary.batches,
+            "{} in {} in {} ({} dropped, {} rejected{})",
+            count(summary.records, "record", "records"),
+            count(summary.batches, "batch file", "batch files"),
             out.display(),
-            summary.dropped_blank_lines,
-            summary.rejected,
+            count(summary.dropped_blank_lines, "blank line", "blank lines"),
+            count(summary.rejected, "line", "lines"),
             if summary.warnings > 0 {
-                format!(", {} warnings: see `syncbatch validate`", summary.warnings)
+                format!(
+                    ", {}: see `syncbatch validate`",
+                    count(summary.warnings, "warning", "warnings")
+                )
             } else {
                 String::new()
             }
@@ -139,8 +143,11 @@ fn dry_run(args: &Args, options: SplitOptions) -> u8 {
     }
     let done = finish(splitter, |summary| {
         format!(
-            "dry run: {} records would make {} batch files ({} blank lines dropped, {} lines rejected); nothing written",
-            summary.records, summary.batches, summary.dropped_blank_lines, summary.rejected
+            "dry run: {} would make {} ({} dropped, {} rejected); nothing written",
+            count(summary.records, "record", "records"),
+            count(summary.batches, "batch file", "batch files"),
+            count(summary.dropped_blank_lines, "blank line", "blank lines"),
+            count(summary.rejected, "line", "lines"),
         )
     });
     let manifest = match done {

@@ -41,6 +41,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
 use crate::frame::Frame;
+use crate::validate::report::count;
 use crate::validate::{
     for_each_prechecked, Diagnostic, Limits, Precheck, Severity, Validator, Verdict,
 };
@@ -348,7 +349,8 @@ impl fmt::Display for SplitError {
             SplitError::Io(what, e) => write!(f, "{what}: {e}"),
             SplitError::Invalid(n) => write!(
                 f,
-                "{n} invalid records; nothing written (--skip-invalid splits the valid ones)"
+                "{}; nothing written (--skip-invalid splits the valid ones)",
+                count(*n, "invalid record", "invalid records")
             ),
             SplitError::Infeasible(why, Some((file, line))) => {
                 write!(f, "{why} ({file}:{line}); nothing written")

@@ -20,6 +20,8 @@
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 
+use crate::validate::report::count;
+
 /// The planner's limits: those of one batch file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlanLimits {
@@ -57,7 +59,8 @@ impl fmt::Display for Infeasible {
                 min_records,
             } => write!(
                 f,
-                "{records} valid records in all; a batch needs at least {min_records}"
+                "{} in all; a batch needs at least {min_records}",
+                count(*records, "valid record", "valid records")
             ),
             Infeasible::NoRunFits { record } => write!(
                 f,

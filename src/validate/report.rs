@@ -102,6 +102,13 @@ struct SummaryFields {
     valid: bool,
 }
 
+/// `n` and its noun, singular for one: `count(1, "error", "errors")` is
+/// `"1 error"`, `count(0, ..)` is `"0 errors"`. For the counts in reports
+/// and messages.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Writes one diagnostic of `file` in `format`. `line` is the bytes of the
 /// line it is on, for the human format's excerpt (none for file-level
 /// diagnostics). Cost: formatting one line, plus a scan of the message for
@@ -215,8 +222,11 @@ pub fn write_summary(
             };
             let file = printable(file);
             let line = format!(
-                "{file}: {} records, {} bytes, {} errors, {} warnings: {verdict}{more}",
-                s.records, s.bytes, s.errors, s.warnings
+                "{file}: {}, {}, {}, {}: {verdict}{more}",
+                count(s.records, "record", "records"),
+                count(s.bytes, "byte", "bytes"),
+                count(s.errors, "error", "errors"),
+                count(s.warnings, "warning", "warnings"),
             );
             if format == Format::Github {
                 let level = if s.valid { "notice" } else { "error" };
