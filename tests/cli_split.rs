@@ -320,6 +320,28 @@ fn wrap_makes_envelopes_and_refuses_colliding_ids() {
         "{}",
         text(&o.stderr)
     );
+    // --id-prefix without --wrap would do nothing, and a prefix with a
+    // control character would make every id invalid: both are usage errors.
+    fs::write(&file, &input).unwrap();
+    for (args, why) in [
+        (
+            &["--id-prefix", "job-"][..],
+            "required arguments were not provided",
+        ),
+        (
+            &["--wrap", "--id-prefix", "job\t"][..],
+            "--id-prefix holds the control character U+0009",
+        ),
+    ] {
+        let o2 = dir.join("o3");
+        let mut all = vec!["split", "--out", o2.to_str().unwrap()];
+        all.extend(args);
+        all.push(file.to_str().unwrap());
+        let o = run(&all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(text(&o.stderr).contains(why), "{}", text(&o.stderr));
+        assert!(!o2.exists());
+    }
 }
 
 #[test]

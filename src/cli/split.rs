@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long)]
     pub sync: bool,
     /// Prefix of the ids --wrap makes.
-    #[arg(long, value_name = "PREFIX", default_value = "req-")]
+    #[arg(long, value_name = "PREFIX", default_value = "req-", requires = "wrap")]
     pub id_prefix: String,
     /// Write nothing: check and plan as usual, print the manifest a real run
     /// would write (hashes included) to stdout, and every refused line's
@@ -57,6 +57,14 @@ pub fn run(args: Args) -> u8 {
         eprintln!(
             "syncbatch: --prefix must be a plain file name part, not {:?}",
             args.prefix
+        );
+        return FAILURE;
+    }
+    if let Some(c) = args.id_prefix.chars().find(|c| c.is_control()) {
+        eprintln!(
+            "syncbatch: --id-prefix holds the control character U+{:04X}: \
+             every id made with it would be refused",
+            u32::from(c)
         );
         return FAILURE;
     }
