@@ -389,7 +389,9 @@ impl Merger {
 
     /// Reads one result file: the winners are read from it again at the end.
     /// Unknown result lines are written to `unknown` as they are. `O(file)`;
-    /// keeps the file open. Framing and parsing run off this thread
+    /// keeps the file open until the merger is dropped, so a merge of `n`
+    /// result files needs `n` file descriptors (the command line raises its
+    /// soft limit for that). Framing and parsing run off this thread
     /// ([`parse_workers`] of them). A path that is not a regular file (a
     /// pipe, `/dev/stdin`, a process substitution) cannot be read again, so
     /// it goes through [`Merger::add_results_reader`].

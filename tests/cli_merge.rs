@@ -849,3 +849,54 @@ fn an_unusable_retry_dir_is_refused_before_anything_is_written() {
     assert!(!merged.exists());
     assert_eq!(fs::read_to_string(taken.join("notes.txt")).unwrap(), "mine");
 }
+
+/// A merge keeps every result file open until it writes. 200 result files
+/// under a soft limit of 64 open files merge all the same (the limit is
+/// raised to the hard one); when the hard limit is that low too, the error
+/// says why and what to do, and no merged file appears.
+#[test]
+fn more_result_files_than_the_soft_open_file_limit() {
+    let dir = scratch("nofile");
+    let ids: Vec<String> = (0..200).map(|i| format!("r{i}")).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let req = requests(&dir, &id_refs);
+    let mut results = Vec::new();
+    for id in &ids {
+        let path = dir.join(format!("out-{id}.jsonl"));
+        let line = json!({"request_id": id, "status": "COMPLETED", "error": null, "response": {}});
+        fs::write(&path, format!("{line}\n")).unwrap();
+        results.push(p(&path).to_owned());
+    }
+    let out = dir.join("merged.jsonl");
+    let merge_under = |limits: &str| {
+        let script = format!(
+            "ulimit {limits} && exec \"$0\" merge --requests {} --out {} --results {}",
+            p(&req),
+            p(&out),
+            results.join(" ")
+        );
+        Command::new("sh")
+            .args(["-c", &script, bin()])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = merge_under("-S -n 64");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let merged = fs::read_to_string(&out).unwrap();
+    assert_eq!(merged.lines().count(), 200);
+    assert!(merged
+        .lines()
+        .all(|l| l.contains("\"status\":\"COMPLETED\"")));
+    fs::remove_file(&out).unwrap();
+    let o = merge_under("-S -n 64 && ulimit -H -n 64");
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains("too many files open at once")
+            && stderr.contains("200 result files need more than the 64")
+            && stderr.contains("ulimit -n"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}

@@ -254,6 +254,35 @@ fn refuse_overwriting_inputs(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Merge keeps every result file open until it writes the merged file (the
+/// winners are read again by offset), so it needs a file descriptor per
+/// result file: 2,000 output files of a million requests are over the usual
+/// soft limit of 1,024. Raises the soft limit on open files to the hard one
+/// (or to what the system takes short of it), and returns the limit now in
+/// force (`None`: unlimited).
+fn raise_open_file_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let wanted = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, wanted).is_err() {
+            // Some systems take no "unlimited" soft limit (macOS caps it at
+            // OPEN_MAX): try a high finite one.
+            let _ = setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(limit.maximum.unwrap_or(u64::MAX).min(10_240)),
+                    maximum: limit.maximum,
+                },
+            );
+        }
+    }
+    getrlimit(Resource::Nofile).current
+}
+
 fn merge(args: &Args) -> Result<MergeSummary, String> {
     let stdout_uses = [
         Some(&args.out),
@@ -278,6 +307,7 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
     if stdin_uses > 1 {
         return Err("standard input (`-`) can be read only once: name it once among --requests and --results".into());
     }
+    let open_files = raise_open_file_limit();
     let mut merger = Merger::new();
     // One bar over every input's bytes, advanced a file at a time.
     let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
@@ -321,9 +351,22 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
                 .map_err(|e| format!("<stdin>: {e}"))?;
             continue;
         }
-        merger
-            .add_results(path, sink)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        merger.add_results(path, sink).map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) {
+                format!(
+                    "{}: too many files open at once: merge keeps every result file open \
+                     until it writes, and {} result files need more than the {} this process \
+                     may open. Raise the limit (`ulimit -n`), or concatenate the result files \
+                     in the same order, each ending with a newline, and merge that: it gives \
+                     the same result.",
+                    path.display(),
+                    args.results.len(),
+                    open_files.map_or("limited number".to_owned(), |n| n.to_string()),
+                )
+            } else {
+                format!("{}: {e}", path.display())
+            }
+        })?;
         bar.inc(size(path));
     }
     bar.set_message("merge: writing");
