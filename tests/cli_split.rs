@@ -252,6 +252,52 @@ fn skip_invalid_refuses_and_reports_every_bad_line() {
     }
 }
 
+/// Refused lines' errors print in any of validate's formats, and
+/// --max-errors caps how many print while the count goes on.
+#[test]
+fn refused_lines_print_in_the_chosen_format_up_to_max_errors() {
+    let dir = scratch("maxerr");
+    let file = dir.join("in.jsonl");
+    let mut input = generated(20, 3);
+    input.extend_from_slice(b"not json\n[1]\n{\"request_id\":\"x\"\n");
+    fs::write(&file, &input).unwrap();
+    let split = |extra: &[&str]| {
+        let out = dir.join("out");
+        let mut args = vec!["split", "--out", out.to_str().unwrap()];
+        args.extend(extra);
+        args.push(file.to_str().unwrap());
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(!out.exists());
+        text(&o.stderr)
+    };
+    let all = split(&["--format", "json"]);
+    let objects: Vec<Value> = all
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let lines: Vec<u64> = objects
+        .iter()
+        .map(|o| o["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [21, 22, 23], "{all}");
+    assert!(objects.iter().all(|o| o["severity"] == "error"));
+    let capped = split(&["--format", "github", "--max-errors", "1"]);
+    assert_eq!(
+        capped.lines().collect::<Vec<_>>(),
+        [
+            "::error file=".to_owned()
+                + file.to_str().unwrap()
+                + ",line=21,col=2::[invalid_json] not one JSON value: expected ident",
+            "syncbatch: 2 more errors not shown (--max-errors)".to_owned(),
+            "syncbatch: 3 invalid records; nothing written (--skip-invalid splits the valid ones)"
+                .to_owned(),
+        ],
+        "{capped}"
+    );
+}
+
 #[test]
 fn bom_crlf_and_blank_lines_are_normalised() {
     let records = text(&generated(25, 3));

@@ -46,6 +46,13 @@ pub struct Args {
     /// errors to stderr. --out is not needed and not touched.
     #[arg(long)]
     pub dry_run: bool,
+    /// How refused lines' errors are printed on stderr (as `validate` prints
+    /// them).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Print at most N errors in all (counting goes on).
+    #[arg(long, value_name = "N")]
+    pub max_errors: Option<u64>,
 }
 
 /// Runs the subcommand; returns the exit status.
@@ -179,6 +186,8 @@ fn dry_run(args: &Args, options: SplitOptions) -> u8 {
 fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
     let report_invalid = !args.skip_invalid || args.dry_run;
     let stderr = io::stderr();
+    let mut allowed = args.max_errors.unwrap_or(u64::MAX);
+    let mut hidden = 0u64;
     let stdin = ["-".to_owned()];
     let inputs = if args.inputs.is_empty() {
         &stdin[..]
@@ -210,8 +219,13 @@ fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
                     let mut err = stderr.lock();
                     let (diagnostics, frame) = splitter.last_invalid();
                     for d in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
+                        if allowed == 0 {
+                            hidden += 1;
+                            continue;
+                        }
+                        allowed -= 1;
                         let _ = bar.suspend(|| {
-                            write_diagnostic(&mut err, Format::Human, &name, d, line_of(frame))
+                            write_diagnostic(&mut err, args.format, &name, d, line_of(frame))
                         });
                     }
                 }
@@ -240,6 +254,12 @@ fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
             eprintln!("syncbatch: {name}: read error after byte {position}: {e}; nothing written");
             return Err(FAILURE);
         }
+    }
+    if hidden > 0 {
+        eprintln!(
+            "syncbatch: {} not shown (--max-errors)",
+            count(hidden, "more error", "more errors")
+        );
     }
     Ok(())
 }
