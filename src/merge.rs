@@ -333,7 +333,11 @@ impl Merger {
         let file = self.request_files.len() as u32;
         self.request_files.push(name.to_owned());
         let mut pace = WarmPace::default();
+        let mut full = false;
         pipeline(reader, parse_request, |frame, parsed, ahead| {
+            if full {
+                return;
+            }
             // The index's slots for the next ids, their misses overlapped.
             let due = pace.due(ahead.len());
             self.index.warm(
@@ -370,7 +374,10 @@ impl Merger {
                 self.note(name, line.number(), message);
                 return;
             }
-            let id_start = self.ids.len() as u32;
+            let Some(id_start) = id_start(self.ids.len(), id.len()) else {
+                full = true;
+                return;
+            };
             self.ids.push_str(id);
             self.requests.push(Request {
                 check,
@@ -384,6 +391,12 @@ impl Merger {
             });
         })?;
         self.summary.requests = self.requests.len() as u64;
+        if full {
+            return Err(io::Error::other(
+                "over 4 GiB of request ids in all, more than one merge can hold: \
+                 merge the request files in groups",
+            ));
+        }
         Ok(())
     }
 
@@ -713,6 +726,15 @@ fn parse_request(frame: &Frame) -> Result<(IdText, IdKey, u32), Option<Why>> {
     Ok((IdText::of(&id, text), hash, check))
 }
 
+/// Where an id of `len` bytes starts in the ids kept so far (`held` bytes),
+/// if both ends fit the index's 32-bit offsets: `None` past 4 GiB of ids,
+/// which a merge refuses rather than wrap around.
+fn id_start(held: usize, len: usize) -> Option<u32> {
+    let end = held.checked_add(len)?;
+    u32::try_from(end).ok()?;
+    u32::try_from(held).ok()
+}
+
 /// What is wrong with a line, and the 1-based column it points at.
 type Why = (String, Option<u64>);
 
@@ -988,6 +1010,17 @@ mod tests {
             ]
         );
         assert_eq!(merger.summary().requests, 1);
+    }
+
+    #[test]
+    fn ids_past_4_gib_are_refused_not_wrapped() {
+        assert_eq!(id_start(0, 5), Some(0));
+        assert_eq!(id_start(10, 5), Some(10));
+        let max = u32::MAX as usize;
+        assert_eq!(id_start(max - 5, 5), Some(u32::MAX - 5));
+        assert_eq!(id_start(max - 5, 6), None);
+        assert_eq!(id_start(max + 1, 0), None);
+        assert_eq!(id_start(usize::MAX, 1), None);
     }
 
     #[test]
