@@ -218,6 +218,113 @@ fn an_output_error_aborts_the_sink_and_names_the_batch() {
     assert!(err.to_string().contains("No space left on device"), "{err}");
 }
 
+/// Past 99,999 batches the five-digit numbers would stop sorting in batch
+/// order (`batch-100000` before `batch-10001`): every name gets as many
+/// digits as the count needs.
+#[test]
+fn more_than_99999_batches_get_names_that_sort_in_order() {
+    let n = 100_001;
+    let input: String = (1..=n)
+        .map(|i| {
+            format!(
+                r#"{{"request_id":"r{i}","endpoint":"/v2/generate","payload":{{"model":"lipsync-2","input":[{{"type":"video","url":"https://a.io/v"}},{{"type":"audio","url":"https://a.io/a"}}]}}}}"#
+            ) + "\n"
+        })
+        .collect();
+    let options = SplitOptions {
+        limits: Limits {
+            max_records: 1,
+            min_records: 1,
+            ..Limits::default()
+        },
+        ..SplitOptions::default()
+    };
+    let mut splitter = Splitter::new(options, MemorySink::default());
+    splitter.split_reader("in", input.as_bytes()).unwrap();
+    let (summary, sink) = splitter.finish().unwrap();
+    assert_eq!(summary.batches, n as u64);
+    let names: Vec<String> = sink
+        .manifest
+        .unwrap()
+        .batches
+        .into_iter()
+        .map(|b| b.file)
+        .collect();
+    assert_eq!(names[0], "batch-000001.jsonl");
+    assert_eq!(names[99_998], "batch-099999.jsonl");
+    assert_eq!(names[n - 1], "batch-100001.jsonl");
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert!(sorted == names, "the names do not sort in batch order");
+}
+
+/// A directory sink moves each batch to the name the manifest gives it
+/// (widened past 99,999 batches) and refuses a name that is not a plain
+/// file name, leaving nothing under a final name.
+#[test]
+fn a_dir_sink_moves_batches_to_the_manifests_names() {
+    use syncbatch::split::{BatchInfo, DirSink, Manifest, ManifestLimits, Record, Sink};
+    let commit_as = |dir: &std::path::Path, names: [&str; 2]| {
+        let mut sink = DirSink::create(dir, "b", false).unwrap();
+        let mut batches = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let line = format!("{{\"request_id\":\"r{i}\"}}");
+            let record = Record::new(bytes::Bytes::from(line), &format!("r{i}"));
+            assert_eq!(
+                sink.batch(i + 1, vec![record]).unwrap(),
+                format!("b-0000{}.jsonl", i + 1)
+            );
+            batches.push(BatchInfo {
+                file: name.to_string(),
+                records: 1,
+                bytes: 17,
+                first_request_id: format!("r{i}"),
+                last_request_id: format!("r{i}"),
+                sha256: String::new(),
+            });
+        }
+        sink.finish_batches().unwrap();
+        let manifest = Manifest {
+            version: 1,
+            limits: ManifestLimits {
+                max_records: 1,
+                min_records: 1,
+                max_bytes: 100,
+            },
+            inputs: Vec::new(),
+            batches,
+            records: 2,
+            dropped_blank_lines: 0,
+            rejected: 0,
+        };
+        let done = sink.commit(&manifest);
+        if done.is_err() {
+            sink.abort();
+        }
+        done
+    };
+    let root = std::env::temp_dir().join(format!("syncbatch-dirsink-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let widened = root.join("widened");
+    commit_as(&widened, ["b-000001.jsonl", "b-000002.jsonl"]).unwrap();
+    let mut files: Vec<String> = std::fs::read_dir(&widened)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["b-000001.jsonl", "b-000002.jsonl", "manifest.json"]);
+    assert_eq!(
+        std::fs::read_to_string(widened.join("b-000002.jsonl")).unwrap(),
+        "{\"request_id\":\"r1\"}\n"
+    );
+    let escaping = root.join("escaping");
+    let err = commit_as(&escaping, ["b-00001.jsonl", "../b-00002.jsonl"]).unwrap_err();
+    assert!(err.to_string().contains("not a plain file name"), "{err}");
+    assert!(!root.join("b-00002.jsonl").exists());
+    assert!(!escaping.exists() || std::fs::read_dir(&escaping).unwrap().next().is_none());
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
 /// Lines of one generated input: 0 an enveloped record, 1 a bare Generate
 /// request, anything else a blank line. Ids are `job-<n>`, `n` counting this
 /// input's lines from 1, so a second input reuses the first one's ids and

@@ -176,7 +176,7 @@ impl DirSink {
     /// With `force`: outputs of an earlier split that this one would not
     /// replace (`<prefix>-NNNNN.jsonl` beyond the new count, an old
     /// `rejected.jsonl`, the manifest) are removed before the new ones land.
-    fn remove_stale(&self) -> io::Result<()> {
+    fn remove_stale(&self, finals: &[String]) -> io::Result<()> {
         for entry in fs::read_dir(&self.dir).map_err(|e| annotate(e, "cannot read", &self.dir))? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -186,7 +186,7 @@ impl DirSink {
                     .strip_prefix(&format!("{}-", self.prefix))
                     .and_then(|rest| rest.strip_suffix(".jsonl"))
                     .is_some_and(|n| n.len() >= 5 && n.bytes().all(|b| b.is_ascii_digit()));
-            if ours && !self.written.contains(&name) {
+            if ours && !finals.contains(&name) {
                 fs::remove_file(entry.path())
                     .map_err(|e| annotate(e, "cannot remove", &entry.path()))?;
             }
@@ -319,15 +319,39 @@ impl Sink for DirSink {
         }
         let text = manifest.to_json();
         write_file(&self.staging.join("manifest.json"), self.sync, &text)?;
-        if self.force {
-            self.remove_stale()?;
+        // Each staged file and its final name: the manifest's, which differs
+        // from the staged one when the batch numbers were widened.
+        let mut finals: Vec<(String, String)> = Vec::new();
+        for name in &self.written {
+            let index = name
+                .strip_prefix(&format!("{}-", self.prefix))
+                .and_then(|rest| rest.strip_suffix(".jsonl"))
+                .and_then(|n| n.parse::<usize>().ok());
+            let last = match index.and_then(|i| manifest.batches.get(i.checked_sub(1)?)) {
+                Some(batch) if *name == batch_file_name(&self.prefix, index.unwrap_or(0)) => {
+                    batch.file.clone()
+                }
+                _ => name.clone(),
+            };
+            if last.contains(['/', '\\']) || last.starts_with('.') {
+                return Err(io::Error::other(format!(
+                    "the manifest names a batch {last:?}, not a plain file name"
+                )));
+            }
+            finals.push((name.clone(), last));
         }
+        if self.force {
+            // An old manifest goes now too: until the new one lands last,
+            // no manifest says the directory holds a whole split.
+            let names: Vec<String> = finals.iter().map(|(_, to)| to.clone()).collect();
+            self.remove_stale(&names)?;
+        }
+        finals.push(("manifest.json".into(), "manifest.json".into()));
         // The manifest goes last: its presence says the split is whole.
-        let manifest_name = "manifest.json".to_owned();
         let mut moved = Vec::new();
-        for name in self.written.iter().chain(std::iter::once(&manifest_name)) {
+        for (name, last) in &finals {
             let from = self.staging.join(name);
-            let to = self.dir.join(name);
+            let to = self.dir.join(last);
             if let Err(e) = fs::rename(&from, &to) {
                 // Take back what was moved: all or nothing.
                 for path in moved {

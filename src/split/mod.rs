@@ -176,8 +176,29 @@ pub fn sha256_hex(records: &[Record]) -> String {
 }
 
 /// The name of batch file number `index` (1-based): `<prefix>-00001.jsonl`.
+///
+/// A split of more than 99,999 batches renames them all at the end with as
+/// many digits as the count needs (`<prefix>-000001.jsonl`, …), so that the
+/// names still sort in batch order: the manifest given to [`Sink::commit`]
+/// has the final names.
 pub fn batch_file_name(prefix: &str, index: usize) -> String {
     format!("{prefix}-{index:05}.jsonl")
+}
+
+/// Pads the numbers of batch names made by [`batch_file_name`] to the width
+/// of the count, when it passes five digits: `batch-00001.jsonl` … then
+/// `batch-100000.jsonl` would not sort in batch order. Other names are kept.
+fn widen_batch_names(batches: &mut [BatchInfo]) {
+    let width = batches.len().to_string().len();
+    if width <= 5 {
+        return;
+    }
+    for (i, batch) in batches.iter_mut().enumerate() {
+        let number = i + 1;
+        if let Some(prefix) = batch.file.strip_suffix(&format!("-{number:05}.jsonl")) {
+            batch.file = format!("{prefix}-{number:0width$}.jsonl");
+        }
+    }
 }
 
 /// A sink that writes nothing: a dry run. It hashes each batch as
@@ -692,6 +713,7 @@ impl<S: Sink> Splitter<S> {
                 return Err(SplitError::Io("writing batches".into(), e));
             }
         }
+        widen_batch_names(&mut self.batches);
         let l = self.options.limits;
         let records = self.batches.iter().map(|b| b.records).sum();
         let manifest = Manifest {
