@@ -54,6 +54,14 @@ fn cases() -> Vec<(Code, Severity, Vec<u8>, Vec<u8>)> {
         )
     };
     let l = |m: &str, i: &str, e: &str| line_with(m, i, e).into_bytes();
+    // A line whose options hold this active speaker detection object's body.
+    let asd = |body: &str| {
+        l(
+            "lipsync-2",
+            &va,
+            &format!(r#","options":{{"active_speaker_detection":{{{body}}}}}"#),
+        )
+    };
     let with_id = |id: &str| {
         good()
             .replacen(r#""request_id":"r-1""#, &format!(r#""request_id":{id}"#), 1)
@@ -284,58 +292,26 @@ fn cases() -> Vec<(Code, Severity, Vec<u8>, Vec<u8>)> {
         (
             Code::OutOfRange,
             e,
-            l(
-                "lipsync-2",
-                &va,
-                r#","options":{"active_speaker_detection":{"frame_number":2.5}}"#,
-            ),
-            l(
-                "lipsync-2",
-                &va,
-                r#","options":{"active_speaker_detection":{"frame_number":3.0}}"#,
-            ),
+            asd(r#""frame_number":2.5"#),
+            asd(r#""frame_number":3.0"#),
         ),
         (
             Code::OutOfRange,
             e,
-            l(
-                "lipsync-2",
-                &va,
-                r#","options":{"active_speaker_detection":{"frame_number":-1}}"#,
-            ),
-            l(
-                "lipsync-2",
-                &va,
-                r#","options":{"active_speaker_detection":{"frame_number":3e0}}"#,
-            ),
+            asd(r#""frame_number":-1"#),
+            asd(r#""frame_number":3e0"#),
         ),
         (
             Code::WrongType,
             e,
-            l(
-                "lipsync-2",
-                &va,
-                r#","options":{"active_speaker_detection":{"coordinates":[1.5,2]}}"#,
-            ),
-            l(
-                "lipsync-2",
-                &va,
-                r#","options":{"active_speaker_detection":{"coordinates":[1.0,2e1]}}"#,
-            ),
+            asd(r#""coordinates":[1.5,2]"#),
+            asd(r#""coordinates":[1.0,2e1]"#),
         ),
         (
             Code::WrongType,
             e,
-            l(
-                "lipsync-2",
-                &va,
-                r#","options":{"active_speaker_detection":{"bounding_boxes":[null,[1,2,3]]}}"#,
-            ),
-            l(
-                "lipsync-2",
-                &va,
-                r#","options":{"active_speaker_detection":{"bounding_boxes":[null,[1,2,3,4.0]]}}"#,
-            ),
+            asd(r#""bounding_boxes":[null,[1,2,3]]"#),
+            asd(r#""bounding_boxes":[null,[1,2,3,4.0]]"#),
         ),
         (
             Code::OutOfRange,
