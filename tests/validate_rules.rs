@@ -586,6 +586,62 @@ fn a_missing_field_points_at_its_object() {
     );
 }
 
+/// Two common ways a file is not JSON Lines at all get a message that says
+/// so: UTF-16 (Windows PowerShell 5 writes it with `>`) and lines ending in
+/// `\r` alone.
+#[test]
+fn utf16_files_and_lone_cr_line_ends_are_named() {
+    let good = good() + "\n";
+    let first = |input: &[u8]| check(input, ONE).diagnostics[0].clone();
+    for (bom, which) in [
+        (&[0xFF, 0xFE][..], "FF FE, UTF-16 little-endian"),
+        (&[0xFE, 0xFF][..], "FE FF, UTF-16 big-endian"),
+    ] {
+        let mut utf16 = bom.to_vec();
+        for unit in good.encode_utf16() {
+            let bytes = if which.contains("little") {
+                unit.to_le_bytes()
+            } else {
+                unit.to_be_bytes()
+            };
+            utf16.extend_from_slice(&bytes);
+        }
+        let d = first(&utf16);
+        assert_eq!(
+            (d.code, d.line, d.column),
+            (Code::InvalidUtf8, Some(1), Some(1))
+        );
+        assert!(
+            d.message.starts_with(&format!(
+                "the file starts with a UTF-16 byte order mark ({which})"
+            )),
+            "{}",
+            d.message
+        );
+    }
+    // The same bytes later in a file are only bad bytes.
+    let mut later = good.clone().into_bytes();
+    later.extend_from_slice(b"\xFF\xFE{}\n");
+    let d = &check(&later, ONE).diagnostics[0];
+    assert_eq!(
+        (d.line, d.message.as_str()),
+        (Some(2), "invalid UTF-8 byte 0xFF")
+    );
+    // Records separated by `\r` alone make one line, broken after the first.
+    let cr = format!("{}\r{}\r", good.trim_end(), good.trim_end());
+    let d = first(cr.as_bytes());
+    assert_eq!(d.code, Code::InvalidJson);
+    assert!(
+        d.message
+            .contains("after a \\r: the file's lines seem to end with \\r alone"),
+        "{}",
+        d.message
+    );
+    // Other trailing bytes draw no such guess.
+    let d = first(format!("{} x\n", good.trim_end()).as_bytes());
+    assert_eq!(d.message, "not one JSON value: trailing characters");
+}
+
 /// A wrong integer array says what is wrong with it, not only "an array".
 #[test]
 fn integer_arrays_say_what_is_wrong() {

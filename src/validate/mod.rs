@@ -538,7 +538,7 @@ impl Validator {
                     Severity::Error,
                     Code::InvalidUtf8,
                     Some(e.valid_up_to() as u64 + 1),
-                    format!("invalid UTF-8 byte 0x{:02X}", line[e.valid_up_to()]),
+                    utf8_message(line, e.valid_up_to(), offset),
                 ));
                 return Verdict::Invalid;
             }
@@ -551,12 +551,17 @@ impl Validator {
         let tree = match json::parse(text) {
             Ok(tree) => tree,
             Err(e) => {
-                out.push(diag(
-                    Severity::Error,
-                    Code::InvalidJson,
-                    (e.column() > 0).then_some(e.column() as u64),
-                    json_message(&e),
-                ));
+                let column = (e.column() > 0).then_some(e.column() as u64);
+                let mut message = json_message(&e);
+                // A file with `\r` alone between records (classic Mac line
+                // endings) is one long line, broken at the first `\r`.
+                if column.is_some_and(|c| after_lone_cr(line, c as usize - 1)) {
+                    message.push_str(
+                        " (after a \\r: the file's lines seem to end with \\r alone; \
+                         JSON Lines needs \\n or \\r\\n)",
+                    );
+                }
+                out.push(diag(Severity::Error, Code::InvalidJson, column, message));
                 return Verdict::Invalid;
             }
         };
@@ -681,6 +686,36 @@ impl Validator {
             valid: self.errors == 0 && (!self.deny_warnings || self.warnings == 0),
         }
     }
+}
+
+/// The `invalid_utf8` message for the byte at `at` of a line at stream
+/// `offset`. A file that starts with a UTF-16 byte order mark (what Windows
+/// PowerShell 5 writes with `>`) is named as such: every line of it is
+/// broken, and the first says why.
+fn utf8_message(line: &[u8], at: usize, offset: u64) -> String {
+    let utf16 = match line {
+        [0xFF, 0xFE, ..] => Some("FF FE, UTF-16 little-endian"),
+        [0xFE, 0xFF, ..] => Some("FE FF, UTF-16 big-endian"),
+        _ => None,
+    };
+    match utf16 {
+        Some(which) if offset == 0 && at == 0 => format!(
+            "the file starts with a UTF-16 byte order mark ({which}); batch files must be \
+             UTF-8: convert it (iconv -f UTF-16 -t UTF-8) or save it as UTF-8"
+        ),
+        _ => format!("invalid UTF-8 byte 0x{:02X}", line[at]),
+    }
+}
+
+/// Whether the white space just before `line[at]` holds a `\r` (JSON reads
+/// `\r` as white space, so trailing characters after one are reported where
+/// the next value starts).
+fn after_lone_cr(line: &[u8], at: usize) -> bool {
+    line[..at.min(line.len())]
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\r'))
+        .any(|&b| b == b'\r')
 }
 
 fn json_message(e: &serde_json::Error) -> String {
