@@ -271,6 +271,107 @@ pub struct OutputLine {
     pub extra: BTreeMap<String, Value>,
 }
 
+/// The body of an API error (400, 401, 402, 429, 500, ...):
+/// `{"statusCode", "errorCode", "message", "error"}`. `message` may be one
+/// string or a list of them (a request that failed validation), so it is
+/// kept as it came; [`ApiError::message_text`] reads either.
+///
+/// ```
+/// use syncbatch::api::ApiError;
+///
+/// let body = r#"{"statusCode":429,"errorCode":"concurrency_limit_reached","message":"Too many batches","error":"Too Many Requests"}"#;
+/// let e: ApiError = serde_json::from_str(body)?;
+/// assert!(e.is_retryable());
+/// assert_eq!(e.to_string(), "429 concurrency_limit_reached: Too many batches");
+/// let bad: ApiError = serde_json::from_str(r#"{"statusCode":400,"message":["a","b"],"error":"Bad Request"}"#)?;
+/// assert!(!bad.is_retryable());
+/// assert_eq!(bad.message_text(), "a; b");
+/// Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// The HTTP status the body repeats.
+    #[serde(
+        rename = "statusCode",
+        alias = "status_code",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub status_code: Option<u16>,
+    /// What went wrong, as a code (`concurrency_limit_reached`,
+    /// `rate_limit_exceeded`, ...).
+    #[serde(
+        rename = "errorCode",
+        alias = "error_code",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub error_code: Option<String>,
+    /// What went wrong: a string or a list of strings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Value>,
+    /// The status's name (`Bad Request`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Fields this crate does not know.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl ApiError {
+    /// Whether the same request can succeed later unchanged: too many
+    /// batches at once or too many requests (429, `concurrency_limit_reached`,
+    /// `rate_limit_exceeded`) and server errors (5xx). Plan and credit
+    /// errors (402) and bad requests are not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.status_code, Some(429 | 500..=599))
+            || matches!(
+                self.error_code.as_deref(),
+                Some("concurrency_limit_reached" | "rate_limit_exceeded")
+            )
+    }
+
+    /// The message as text: a list is joined with `"; "`, anything else
+    /// (a number, an object) is written as JSON, a missing one is empty.
+    pub fn message_text(&self) -> String {
+        match &self.message {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            Some(other) => other.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    /// `STATUS CODE: MESSAGE`, with whichever parts the body has.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut head = Vec::new();
+        if let Some(status) = self.status_code {
+            head.push(status.to_string());
+        }
+        if let Some(code) = self.error_code.as_ref().or(self.error.as_ref()) {
+            head.push(code.clone());
+        }
+        let message = self.message_text();
+        match (head.is_empty(), message.is_empty()) {
+            (true, true) => f.write_str("an API error with no details"),
+            (true, false) => f.write_str(&message),
+            (false, true) => f.write_str(&head.join(" ")),
+            (false, false) => write!(f, "{}: {message}", head.join(" ")),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 /// Why a webhook signature was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WebhookError {
@@ -392,6 +493,57 @@ mod tests {
         let again: GenerateResponse =
             serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
         assert_eq!(again, r);
+    }
+
+    #[test]
+    fn api_errors() {
+        let parse = |body: &str| serde_json::from_str::<ApiError>(body).unwrap();
+        for (body, retry, text) in [
+            (
+                r#"{"statusCode":429,"errorCode":"rate_limit_exceeded","message":"slow down"}"#,
+                true,
+                "429 rate_limit_exceeded: slow down",
+            ),
+            (
+                r#"{"errorCode":"concurrency_limit_reached"}"#,
+                true,
+                "concurrency_limit_reached",
+            ),
+            (
+                r#"{"statusCode":502,"error":"Bad Gateway"}"#,
+                true,
+                "502 Bad Gateway",
+            ),
+            (
+                r#"{"statusCode":402,"message":"out of credits","error":"Payment Required"}"#,
+                false,
+                "402 Payment Required: out of credits",
+            ),
+            (
+                r#"{"status_code":400,"error_code":"generation_input_validation_failed","message":["input must be an array",7]}"#,
+                false,
+                "400 generation_input_validation_failed: input must be an array; 7",
+            ),
+            (r#"{"statusCode":401}"#, false, "401"),
+            (r#"{"message":{"detail":"x"}}"#, false, r#"{"detail":"x"}"#),
+            (r#"{}"#, false, "an API error with no details"),
+        ] {
+            let e = parse(body);
+            assert_eq!(
+                (e.is_retryable(), e.to_string().as_str()),
+                (retry, text),
+                "{body}"
+            );
+        }
+        // Unknown fields stay, and the API's spellings come back out.
+        let e = parse(r#"{"status_code":400,"message":"m","requestId":"q-1"}"#);
+        assert_eq!(e.extra["requestId"], "q-1");
+        let text = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            text,
+            r#"{"statusCode":400,"message":"m","requestId":"q-1"}"#
+        );
+        assert_eq!(parse(&text), e);
     }
 
     #[test]

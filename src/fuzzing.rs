@@ -241,7 +241,9 @@ pub fn merge(data: &[u8]) {
 /// module promises that a round trip loses nothing); the signature check
 /// never panics, and a header signed for the body is accepted.
 pub fn api(data: &[u8]) {
-    use crate::api::{verify_webhook, Batch, DryRun, GenerateResponse, Metrics, OutputLine};
+    use crate::api::{
+        verify_webhook, ApiError, Batch, DryRun, GenerateResponse, Metrics, OutputLine,
+    };
     use serde::{de::DeserializeOwned, Serialize};
 
     fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(data: &[u8]) {
@@ -257,6 +259,10 @@ pub fn api(data: &[u8]) {
     round_trip::<GenerateResponse>(data);
     round_trip::<OutputLine>(data);
     round_trip::<Metrics>(data);
+    round_trip::<ApiError>(data);
+    if let Ok(e) = serde_json::from_slice::<ApiError>(data) {
+        let _ = (e.to_string(), e.is_retryable());
+    }
 
     // The first line is the header, the rest the body.
     let (header, body) = match data.iter().position(|&b| b == b'\n') {
