@@ -333,7 +333,7 @@ impl Sink for DirSink {
                 }
                 _ => name.clone(),
             };
-            if last.contains(['/', '\\']) || last.starts_with('.') {
+            if last.is_empty() || last.contains(['/', '\\']) || last.starts_with('.') {
                 return Err(io::Error::other(format!(
                     "the manifest names a batch {last:?}, not a plain file name"
                 )));
