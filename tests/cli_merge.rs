@@ -900,3 +900,65 @@ fn more_result_files_than_the_soft_open_file_limit() {
     );
     assert!(!out.exists());
 }
+
+/// Every output is made (aside) before any input is read: an output that
+/// cannot be made fails at once, even with a result FIFO nobody writes to,
+/// and leaves no other output behind. (Before, --summary in a missing
+/// directory failed only after the merged file was in place.)
+#[test]
+fn an_output_that_cannot_be_made_fails_before_any_input_is_read() {
+    let dir = scratch("unmakeable");
+    let req = requests(&dir, &["a"]);
+    let fifo = dir.join("results.fifo");
+    mkfifo(&fifo);
+    let out = dir.join("merged.jsonl");
+    let unknown = dir.join("unknown.jsonl");
+    let missing = dir.join("no/such/dir");
+    for (flag, bad) in [
+        ("--out", "m.jsonl"),
+        ("--unknown", "u.jsonl"),
+        ("--summary", "s.json"),
+    ] {
+        let bad = missing.join(bad);
+        let mut args = vec!["merge", "--requests", p(&req), "--results", p(&fifo)];
+        let (out_path, unknown_path) = match flag {
+            "--out" => (p(&bad), p(&unknown)),
+            "--unknown" => (p(&out), p(&bad)),
+            _ => (p(&out), p(&unknown)),
+        };
+        args.extend(["--out", out_path, "--unknown", unknown_path]);
+        if flag == "--summary" {
+            args.extend(["--summary", p(&bad)]);
+        }
+        let mut child = Command::new(bin())
+            .args(&args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(20) {
+                child.kill().unwrap();
+                panic!("{flag}: merge read its inputs before making its outputs");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{flag}: {stderr}");
+        assert!(
+            stderr.contains("cannot create") && stderr.contains("no/such/dir"),
+            "{stderr}"
+        );
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["requests.jsonl", "results.fifo"], "{flag}");
+    }
+}

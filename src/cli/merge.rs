@@ -308,6 +308,18 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
         return Err("standard input (`-`) can be read only once: name it once among --requests and --results".into());
     }
     let open_files = raise_open_file_limit();
+    // Every output is opened (aside) before any input is read: one that
+    // cannot be made (a missing directory, no permission) fails now, not
+    // after a long read, and never after another output is in place.
+    let mut out = Aside::create(&args.out).map_err(|e| e.to_string())?;
+    let mut unknown = match &args.unknown {
+        Some(path) => Some(Aside::create(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let mut summary_out = match &args.summary {
+        Some(path) => Some(Aside::create(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let mut merger = Merger::new();
     // One bar over every input's bytes, advanced a file at a time.
     let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
@@ -336,10 +348,6 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
         }
         bar.inc(size(Path::new(path)));
     }
-    let mut unknown = match &args.unknown {
-        Some(path) => Some(Aside::create(path).map_err(|e| e.to_string())?),
-        None => None,
-    };
     for path in &args.results {
         let sink: &mut dyn Write = match unknown.as_mut() {
             Some(aside) => aside.writer(),
@@ -370,16 +378,25 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
         bar.inc(size(path));
     }
     bar.set_message("merge: writing");
-    let summary = {
-        let mut out = Aside::create(&args.out).map_err(|e| e.to_string())?;
-        let s = merger
-            .write_merged(out.writer())
-            .map_err(|e| format!("writing {}: {e}", out.path.display()))?;
-        out.finish().map_err(|e| e.to_string())?;
-        s
-    };
+    let summary = merger
+        .write_merged(out.writer())
+        .map_err(|e| format!("writing {}: {e}", out.path.display()))?;
+    // The figures are written aside too, so that every output is whole
+    // before the first one is moved into place.
+    if let Some(aside) = summary_out.as_mut() {
+        let mut text = serde_json::to_string_pretty(&summary).expect("figures serialise");
+        text.push('\n');
+        aside
+            .writer()
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", aside.path.display()))?;
+    }
+    out.finish().map_err(|e| e.to_string())?;
     bar.finish_and_clear();
     if let Some(aside) = unknown {
+        aside.finish().map_err(|e| e.to_string())?;
+    }
+    if let Some(aside) = summary_out {
         aside.finish().map_err(|e| e.to_string())?;
     }
     for note in merger.notes() {
@@ -392,15 +409,6 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
         );
     }
     print_table(&summary);
-    if let Some(path) = &args.summary {
-        let mut text = serde_json::to_string_pretty(&summary).expect("figures serialise");
-        text.push('\n');
-        let mut out = Aside::create(path).map_err(|e| e.to_string())?;
-        out.writer()
-            .write_all(text.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        out.finish().map_err(|e| e.to_string())?;
-    }
     if let Some(dir) = &args.retry_dir {
         retry(&merger, dir, args, &spooled)?;
     }
