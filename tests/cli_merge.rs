@@ -810,6 +810,47 @@ fn outputs_never_replace_inputs_or_each_other() {
         .chain(["--out", "/dev/null", "--summary", "/dev/null"])
         .collect();
     assert_eq!(run(&args).status.code(), Some(0));
+    // One file named twice among the results (or the requests) would count
+    // every line twice: refused, however it is spelled.
+    for args in [
+        vec![
+            "merge",
+            "--requests",
+            p(&req),
+            "--results",
+            p(&results),
+            p(&other_spelling),
+        ],
+        vec![
+            "merge",
+            "--requests",
+            p(&req),
+            p(&link),
+            "--results",
+            p(&results),
+        ],
+    ] {
+        let args: Vec<&str> = args.into_iter().chain(["--out", p(&merged)]).collect();
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&o.stderr).contains("names one file twice"),
+            "{}",
+            text(&o.stderr)
+        );
+        assert!(!merged.exists());
+    }
+    // The same file as a request file and a result file is not refused.
+    let args = [
+        "merge",
+        "--requests",
+        p(&req),
+        "--results",
+        p(&req),
+        "--out",
+        "/dev/null",
+    ];
+    assert_eq!(run(&args).status.code(), Some(0));
 }
 
 /// A retry directory that cannot be used is refused before the merge, so

@@ -190,9 +190,12 @@ pub fn run(args: Args) -> u8 {
 /// An output that is also an input would replace the user's own requests or
 /// downloaded results (they are read before the output is renamed into
 /// place, so nothing would even fail), and two outputs on one path would
-/// leave only the last: both refused, as usage errors. Inputs are compared by
-/// device and inode, so another spelling or a link is caught.
-fn refuse_overwriting_inputs(args: &Args) -> Result<(), String> {
+/// leave only the last: both refused, as usage errors. So is one file named
+/// twice among the requests or among the results (`downloads/*.jsonl
+/// downloads/output-1.jsonl`): every line of it would count twice, as
+/// repeated requests or duplicate results. Inputs are compared by device and
+/// inode, so another spelling or a link is caught.
+fn refuse_clashing_paths(args: &Args) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     let id = |p: &Path| {
         fs::metadata(p)
@@ -207,6 +210,16 @@ fn refuse_overwriting_inputs(args: &Args) -> Result<(), String> {
         .chain(args.results.iter().map(|r| ("--results", r.as_path())))
         .filter_map(|(flag, p)| id(p).map(|i| (flag, p, i)))
         .collect();
+    let mut seen = std::collections::HashMap::new();
+    for &(flag, path, key) in &inputs {
+        if let Some(first) = seen.insert((flag, key), path) {
+            return Err(format!(
+                "{flag} names one file twice ({} and {}): every line of it would count twice",
+                first.display(),
+                path.display()
+            ));
+        }
+    }
     let outputs = [
         ("--out", Some(&args.out)),
         ("--unknown", args.unknown.as_ref()),
@@ -297,7 +310,7 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
             "standard output (`-`) can take only one of --out, --unknown and --summary".into(),
         );
     }
-    refuse_overwriting_inputs(args)?;
+    refuse_clashing_paths(args)?;
     // Refused now, not after the merged file is in place.
     if let Some(dir) = &args.retry_dir {
         DirSink::check(dir).map_err(|e| format!("--retry-dir: {e}"))?;
