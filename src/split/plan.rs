@@ -49,6 +49,14 @@ pub enum Infeasible {
         /// 0-based index of the record where every split became impossible.
         record: u64,
     },
+    /// The limits contradict each other: no batch holds at least
+    /// `min_records` and at most `max_records` records.
+    NoBatchSize {
+        /// The minimum.
+        min_records: u64,
+        /// The maximum.
+        max_records: u64,
+    },
 }
 
 impl fmt::Display for Infeasible {
@@ -61,6 +69,13 @@ impl fmt::Display for Infeasible {
                 f,
                 "{} in all; a batch needs at least {min_records}",
                 count(*records, "valid record", "valid records")
+            ),
+            Infeasible::NoBatchSize {
+                min_records,
+                max_records,
+            } => write!(
+                f,
+                "no batch can hold at least {min_records} and at most {max_records} records"
             ),
             Infeasible::NoRunFits { record } => write!(
                 f,
@@ -309,6 +324,12 @@ impl Planner {
 
     /// Ends the input: the remaining batch ends, or why no split exists.
     pub fn finish(mut self) -> Result<Vec<u64>, Infeasible> {
+        if self.limits.min_records > self.limits.max_records {
+            return Err(Infeasible::NoBatchSize {
+                min_records: self.limits.min_records,
+                max_records: self.limits.max_records,
+            });
+        }
         if self.n < self.limits.min_records {
             return Err(Infeasible::TooFewRecords {
                 records: self.n,
@@ -364,6 +385,28 @@ mod tests {
                 c
             })
             .collect()
+    }
+
+    #[test]
+    fn contradictory_limits_say_so() {
+        let l = PlanLimits {
+            max_records: 10,
+            min_records: 30,
+            max_bytes: 5_000_000,
+        };
+        for n in [0, 5, 100] {
+            let mut p = Planner::new(l);
+            let handed_out: Vec<u64> = (0..n).flat_map(|_| p.push(400)).collect();
+            assert!(handed_out.is_empty());
+            assert_eq!(
+                p.finish(),
+                Err(Infeasible::NoBatchSize {
+                    min_records: 30,
+                    max_records: 10
+                }),
+                "{n} records"
+            );
+        }
     }
 
     #[test]
