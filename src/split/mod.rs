@@ -8,7 +8,8 @@
 //! `manifest.json` aside and moves them into place only when the whole split
 //! succeeded; [`MemorySink`] keeps them in memory; [`DryRunSink`] keeps only
 //! their hashes and the manifest (a dry run). Memory: the undecided
-//! records (a batch or two) and the id set.
+//! records (a batch or two) and the id set; none of the records once no
+//! compliant split can exist.
 //!
 //! ```
 //! use syncbatch::split::{MemorySink, SplitOptions, Splitter};
@@ -577,18 +578,26 @@ impl<S: Sink> Splitter<S> {
                     None => Record::new(line.into_bytes(), id),
                 };
                 let size = record.bytes.len() as u64 + 1;
-                self.pending.push_back(record);
                 let was_dead = self.planner.is_dead();
                 let ends = self.planner.push(size);
-                if !was_dead && self.planner.is_dead() {
-                    let file = self
-                        .inputs
-                        .last()
-                        .map(|i| i.path.clone())
-                        .unwrap_or_default();
-                    self.dead_at = Some((file, number));
+                if self.planner.is_dead() {
+                    if !was_dead {
+                        let file = self
+                            .inputs
+                            .last()
+                            .map(|i| i.path.clone())
+                            .unwrap_or_default();
+                        self.dead_at = Some((file, number));
+                    }
+                    // Nothing more will be written: the split fails at the
+                    // end. Checking goes on (every invalid record is still
+                    // reported), but no record is kept, so memory stays
+                    // bounded however much input follows.
+                    self.pending.clear();
+                } else {
+                    self.pending.push_back(record);
+                    self.write(&ends)?;
                 }
-                self.write(&ends)?;
             }
             (Verdict::Invalid, frame) => {
                 self.invalid += 1;
@@ -746,6 +755,13 @@ impl<S: Sink> Splitter<S> {
     /// Records checked so far (non-blank lines over all inputs).
     pub fn records_seen(&self) -> u64 {
         self.record_number
+    }
+
+    /// Valid records held until their batch is decided: about two batches'
+    /// worth at most, and none once no compliant split can exist (the split
+    /// will fail, so nothing more is kept).
+    pub fn records_held(&self) -> usize {
+        self.pending.len()
     }
 }
 

@@ -189,6 +189,13 @@ impl Planner {
     /// decided, oldest first, often none. `O(1)` amortised, plus a chain
     /// walk once every `max_records` records.
     pub fn push(&mut self, size: u64) -> Vec<u64> {
+        if self.dead_at.is_some() {
+            // No split exists any more: only the count matters now, and the
+            // cells stop growing, so an impossible plan holds no memory per
+            // record.
+            self.n += 1;
+            return Vec::new();
+        }
         let l = self.limits;
         let prev = self.cell(self.n).prefix;
         self.n += 1;
