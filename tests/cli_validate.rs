@@ -23,6 +23,19 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Runs `args` and checks that it is refused as a usage error (exit 2)
+/// whose message says `says`.
+fn refused(args: &[&str], says: &str) -> Output {
+    let run = syncbatch(args, None);
+    assert_eq!(run.status.code(), Some(2), "{args:?}");
+    assert!(
+        text(&run.stderr).contains(says),
+        "{args:?}: {}",
+        text(&run.stderr)
+    );
+    run
+}
+
 const GOOD: &str = "examples/data/input.jsonl";
 const MIXED: &str = "examples/data/mixed.jsonl";
 
@@ -230,13 +243,7 @@ fn contradictory_limits_are_usage_errors_in_every_subcommand() {
         ];
         for mut args in runs {
             args.extend(limits);
-            let run = syncbatch(&args, None);
-            assert_eq!(run.status.code(), Some(2), "{args:?}");
-            assert!(
-                text(&run.stderr).contains(why),
-                "{args:?}: {}",
-                text(&run.stderr)
-            );
+            let run = refused(&args, why);
             assert!(run.stdout.is_empty(), "{args:?}");
             assert!(!std::path::Path::new(out).exists() && !std::path::Path::new(retry).exists());
         }
@@ -358,13 +365,7 @@ fn a_directory_as_input_says_so() {
             "a directory, not a result file",
         ),
     ] {
-        let r = syncbatch(&args, None);
-        assert_eq!(r.status.code(), Some(2), "{args:?}");
-        assert!(
-            text(&r.stderr).contains(says),
-            "{args:?}: {}",
-            text(&r.stderr)
-        );
+        refused(&args, says);
     }
     assert!(!out.exists());
     std::fs::remove_dir_all(&dir).unwrap();
