@@ -65,13 +65,13 @@ macro_rules! object {
 object!(Envelope {
     request_id: &'a str = "request_id",
     endpoint: &'a str = "endpoint",
-    payload: Payload<'a> = "payload",
+    payload: CleanPayload = "payload",
 });
 
 object!(Payload {
     model: &'a str = "model",
-    input: Vec<Input<'a>> = "input",
-    options: Options<'a> = "options",
+    input: Inputs<'a> = "input",
+    options: CleanOptions = "options",
     segments: Vec<Segment<'a>> = "segments",
     webhook_url: &'a str = "webhookUrl",
     output_file_name: &'a str = "outputFileName",
@@ -85,7 +85,7 @@ object!(Input {
     url: &'a str = "url",
     asset_id: &'a str = "assetId",
     ref_id: &'a str = "refId",
-    provider: Provider<'a> = "provider",
+    provider: CleanProvider = "provider",
     segments_secs: IgnoredAny = "segments_secs",
     segments_frames: IgnoredAny = "segments_frames",
 });
@@ -126,6 +126,142 @@ object!(AudioInput {
     end: f64 = "endTime",
 });
 
+/// The fast path's answer for a part of the line that the checks below
+/// find clean; the parse fails on any other, so the caller's structs stay
+/// small (they are moved a few times a line, and that showed in profiles).
+fn not_clean<E: de::Error>() -> E {
+    E::custom("not clean")
+}
+
+/// A `payload` that passes [`payload_clean`].
+pub(crate) struct CleanPayload;
+
+impl<'de> Deserialize<'de> for CleanPayload {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let p = Payload::deserialize(d)?;
+        payload_clean(&p)
+            .then_some(CleanPayload)
+            .ok_or_else(not_clean)
+    }
+}
+
+/// A text-to-speech `provider` that passes [`provider_clean`].
+pub(crate) struct CleanProvider;
+
+impl<'de> Deserialize<'de> for CleanProvider {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let p = Provider::deserialize(d)?;
+        provider_clean(&p)
+            .then_some(CleanProvider)
+            .ok_or_else(not_clean)
+    }
+}
+
+/// `options` that pass [`options_clean`] for some model: whether they do
+/// for every model or only for `react-1` (`model_mode` and `prompt`).
+pub(crate) struct CleanOptions {
+    react_only: bool,
+}
+
+impl<'de> Deserialize<'de> for CleanOptions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let o = Options::deserialize(d)?;
+        if options_clean(&o, false) {
+            Ok(CleanOptions { react_only: false })
+        } else if options_clean(&o, true) {
+            Ok(CleanOptions { react_only: true })
+        } else {
+            Err(not_clean())
+        }
+    }
+}
+
+/// The `input` array, each item checked on its own as it is read and
+/// folded into what the payload's checks need of them all.
+#[derive(Default)]
+pub(crate) struct Inputs<'a> {
+    /// Videos and images.
+    visual: usize,
+    /// Images alone (only `sync-3` takes one).
+    images: usize,
+    /// Audio and text inputs.
+    audio: usize,
+    /// Whether an audio or text input has no `refId`.
+    missing_ref: bool,
+    /// The `refId`s of audio and text inputs, each once.
+    ref_ids: Vec<&'a str>,
+}
+
+impl<'a> Inputs<'a> {
+    /// Takes one input; false when it is not clean.
+    fn take(&mut self, input: &Input<'a>) -> bool {
+        if input.segments_secs.is_some() || input.segments_frames.is_some() {
+            return false;
+        }
+        let media = match input.kind {
+            Some(kind @ ("video" | "image")) => {
+                self.visual += 1;
+                self.images += usize::from(kind == "image");
+                if input.ref_id.is_some() {
+                    return false;
+                }
+                true
+            }
+            Some("audio") => {
+                self.audio += 1;
+                true
+            }
+            Some("text") => {
+                self.audio += 1;
+                false
+            }
+            _ => return false,
+        };
+        if media {
+            let source_ok = match (input.url, input.asset_id) {
+                (Some(url), None) => url_scheme(url).is_some(),
+                (None, Some(asset)) => !asset.trim().is_empty(),
+                _ => false,
+            };
+            if !source_ok || input.provider.is_some() {
+                return false;
+            }
+        } else if input.url.is_some() || input.asset_id.is_some() || input.provider.is_none() {
+            return false;
+        }
+        if input.kind == Some("audio") || input.kind == Some("text") {
+            match input.ref_id {
+                Some(r) if self.ref_ids.contains(&r) => return false,
+                Some(r) => self.ref_ids.push(r),
+                None => self.missing_ref = true,
+            }
+        }
+        true
+    }
+}
+
+impl<'de> Deserialize<'de> for Inputs<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Inputs<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of inputs")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Inputs::default();
+                while let Some(input) = seq.next_element::<Input>()? {
+                    if !out.take(&input) {
+                        return Err(not_clean());
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
 /// The line's request id when the line draws no diagnostic of its own (the
 /// caller still checks that the id is new); `None` when unsure.
 ///
@@ -134,9 +270,9 @@ object!(AudioInput {
 pub(crate) fn clean(line: &str) -> Option<&str> {
     let envelope: Envelope = serde_json::from_str(line).ok()?;
     let id = envelope.request_id?;
-    let ok = request_id_clean(id)
-        && envelope.endpoint? == "/v2/generate"
-        && payload_clean(&envelope.payload?);
+    // A payload is there only when it passed `payload_clean`.
+    envelope.payload?;
+    let ok = request_id_clean(id) && envelope.endpoint? == "/v2/generate";
     ok.then_some(id)
 }
 
@@ -159,62 +295,24 @@ fn payload_clean(p: &Payload) -> bool {
     let Some(inputs) = &p.input else {
         return false;
     };
-    let mut ref_ids: Vec<&str> = Vec::new();
-    let (mut visual, mut audio, mut missing_ref) = (0, 0, false);
-    for input in inputs {
-        if input.segments_secs.is_some() || input.segments_frames.is_some() {
-            return false;
-        }
-        let media = match input.kind {
-            Some("video") | Some("image") => {
-                visual += 1;
-                if input.ref_id.is_some() || (input.kind == Some("image") && model != "sync-3") {
-                    return false;
-                }
-                true
-            }
-            Some("audio") => {
-                audio += 1;
-                true
-            }
-            Some("text") => {
-                audio += 1;
-                false
-            }
-            _ => return false,
-        };
-        if media {
-            let source_ok = match (input.url, input.asset_id) {
-                (Some(url), None) => url_scheme(url).is_some(),
-                (None, Some(asset)) => !asset.trim().is_empty(),
-                _ => false,
-            };
-            if !source_ok || input.provider.is_some() {
-                return false;
-            }
-        } else if input.url.is_some()
-            || input.asset_id.is_some()
-            || !input.provider.as_ref().is_some_and(provider_clean)
-        {
-            return false;
-        }
-        if input.kind == Some("audio") || input.kind == Some("text") {
-            match input.ref_id {
-                Some(r) if ref_ids.contains(&r) => return false,
-                Some(r) => ref_ids.push(r),
-                None => missing_ref = true,
-            }
-        }
+    if inputs.images > 0 && model != "sync-3" {
+        return false;
     }
+    let Inputs {
+        visual,
+        audio,
+        missing_ref,
+        ref_ids,
+        ..
+    } = inputs;
+    let (visual, audio, missing_ref) = (*visual, *audio, *missing_ref);
     let composition =
         visual == 1 && audio >= 1 && (audio == 1 || (p.segments.is_some() && !missing_ref));
     if !composition {
         return false;
     }
-    if let Some(o) = &p.options {
-        if !options_clean(o, react) {
-            return false;
-        }
+    if p.options.as_ref().is_some_and(|o| o.react_only && !react) {
+        return false;
     }
     let max_time = if react {
         REACT_MAX_SECONDS

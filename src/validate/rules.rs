@@ -1005,6 +1005,20 @@ pub(crate) fn url_scheme(url: &str) -> Option<bool> {
         (false, strip_prefix_ignore_case(url, "http://")?)
     };
     let rest = rest.as_bytes();
+    // The usual authority is a host name alone: one tight pass finds where
+    // it ends, and only an authority with a port, user or odd byte takes the
+    // pass below.
+    let host_end = rest
+        .iter()
+        .position(|&b| AUTHORITY[usize::from(b)] != HOST)
+        .unwrap_or(rest.len());
+    if rest
+        .get(host_end)
+        .is_none_or(|&b| AUTHORITY[usize::from(b)] == END)
+    {
+        let ok = host_end > 0 && !matches!(rest[0], b'.' | b'-');
+        return ok.then_some(https);
+    }
     // Where the authority ends, its last '@' and the ':' after it, and the
     // last byte that cannot be in a host name (before that ':' and overall).
     let (mut end, mut at, mut colon) = (rest.len(), None, None);
