@@ -40,6 +40,8 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod scan;
+
 use std::io::{self, Read};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -337,6 +339,7 @@ impl Framer {
             framer: self,
             data: data.into(),
             pos: 0,
+            newlines: scan::Newlines::new(),
         }
     }
 
@@ -501,15 +504,18 @@ impl Framer {
 
 /// The frames of an input held in memory; see [`Framer::frames`].
 ///
-/// The whole input is there, so each line takes one `memchr` from where the
-/// last one ended and one reference-counted slice: no buffer is split or
-/// grown, and nothing is copied.
+/// The whole input is there, so its `\n`s are found 64 bytes at a time in
+/// one pass that reads ahead of itself, and each line is one
+/// reference-counted slice: no buffer is split or grown, and nothing is
+/// copied.
 #[derive(Debug)]
 pub struct Frames {
     framer: Framer,
     data: Bytes,
     /// Where the next frame starts in `data`.
     pos: usize,
+    /// Where the `\n`s of `data` are.
+    newlines: scan::Newlines,
 }
 
 impl Iterator for Frames {
@@ -535,8 +541,8 @@ impl Iterator for Frames {
                 .take()
                 .map(|skip| f.long_line(skip, false, false));
         }
-        let (end, newline) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (i, true),
+        let (end, newline) = match self.newlines.next(&self.data, self.pos) {
+            Some(i) => (i - self.pos, true),
             None => (rest.len(), false),
         };
         let start = self.pos;
