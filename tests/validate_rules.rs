@@ -640,6 +640,22 @@ fn utf16_files_and_lone_cr_line_ends_are_named() {
     // Other trailing bytes draw no such guess.
     let d = first(format!("{} x\n", good.trim_end()).as_bytes());
     assert_eq!(d.message, "not one JSON value: trailing characters");
+    // Well-formed JSON past a reader's limits is not called broken.
+    let deep = format!("{}{}\n", "[".repeat(200), "]".repeat(200));
+    let d = first(deep.as_bytes());
+    assert_eq!(d.code, Code::InvalidJson);
+    assert!(
+        d.message.starts_with("nested more than 128 levels"),
+        "{}",
+        d.message
+    );
+    let huge = line_with(
+        "lipsync-2",
+        &format!("{VIDEO},{AUDIO}"),
+        r#","options":{"temperature":1e400}"#,
+    );
+    let d = first(huge.as_bytes());
+    assert!(d.message.starts_with("a number too large"), "{}", d.message);
 }
 
 /// A wrong integer array says what is wrong with it, not only "an array".

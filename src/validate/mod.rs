@@ -719,7 +719,17 @@ fn after_lone_cr(line: &[u8], at: usize) -> bool {
 }
 
 fn json_message(e: &serde_json::Error) -> String {
-    format!("not one JSON value: {}", json::error_text(e))
+    // Two limits JSON allows a reader to set (RFC 8259, section 9): the
+    // text may be well formed, so do not call it broken.
+    match json::error_text(e).as_str() {
+        "recursion limit exceeded" => "nested more than 128 levels deep: no request is, \
+                                       and syncbatch reads no deeper"
+            .to_owned(),
+        "number out of range" => "a number too large for a 64-bit float (beyond about \
+                                  1.8e308), which the API cannot read either"
+            .to_owned(),
+        text => format!("not one JSON value: {text}"),
+    }
 }
 
 /// What the stateless part of checking a line found (UTF-8 and the fast
