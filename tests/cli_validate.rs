@@ -370,3 +370,35 @@ fn a_directory_as_input_says_so() {
     assert!(!out.exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Run with no FILE at a terminal, validate says that it reads the terminal
+/// instead of waiting in silence; from a pipe or a file it says nothing.
+/// The terminal comes from `script` (util-linux, on every Debian machine).
+#[test]
+fn reading_a_terminal_is_said() {
+    let bin = env!("CARGO_BIN_EXE_syncbatch");
+    let out = Command::new("timeout")
+        .args([
+            "20",
+            "script",
+            "-qec",
+            &format!("{bin} validate"),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("timeout and script run");
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("reading standard input from the terminal; end it with Ctrl-D"),
+        "{out:?}"
+    );
+    assert!(shown.contains("0 records"), "{out:?}");
+    let out = Command::new(bin)
+        .arg("validate")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!text(&out.stderr).contains("terminal"), "{out:?}");
+    assert!(text(&out.stdout).contains("0 records"), "{out:?}");
+}

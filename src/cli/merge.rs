@@ -367,6 +367,7 @@ fn merge(args: &Args) -> Result<MergeSummary, String> {
             None => &mut io::sink(),
         };
         if path.as_os_str() == "-" {
+            super::note_terminal_stdin();
             merger
                 .add_results_reader("<stdin>", io::stdin().lock(), sink)
                 .map_err(|e| format!("<stdin>: {e}"))?;

@@ -29,6 +29,7 @@ pub struct Input {
 /// Opens a named input; the error names the file.
 pub fn open(path: &str) -> Result<Input, String> {
     if path == "-" {
+        note_terminal_stdin();
         return Ok(Input {
             name: "<stdin>".into(),
             reader: Box::new(io::stdin()),
@@ -48,6 +49,18 @@ pub fn open(path: &str) -> Result<Input, String> {
     })
 }
 
+/// Says on stderr that standard input is about to be read from the
+/// terminal: run without a FILE by mistake, the program would otherwise wait
+/// in silence.
+pub fn note_terminal_stdin() {
+    if io::stdin().is_terminal() {
+        eprintln!(
+            "syncbatch: reading standard input from the terminal; end it with Ctrl-D \
+             (or name a FILE)"
+        );
+    }
+}
+
 pub use syncbatch::validate::report::printable;
 
 /// A byte progress bar on stderr when it is a terminal (and not in CI);
@@ -57,11 +70,18 @@ pub fn progress(len: Option<u64>, what: &str) -> indicatif::ProgressBar {
     if !visible {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = match len {
-        Some(n) => indicatif::ProgressBar::new(n),
-        None => indicatif::ProgressBar::new_spinner(),
+    // A pipe has no length: a spinner with the bytes read so far, not a
+    // bar stuck at "0 B/0 B".
+    let (bar, template) = match len {
+        Some(n) => (
+            indicatif::ProgressBar::new(n),
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} {msg} {bytes} {binary_bytes_per_sec} {elapsed}",
+        ),
     };
-    let template = "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}";
     if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
     }
