@@ -402,3 +402,22 @@ fn reading_a_terminal_is_said() {
     assert!(!text(&out.stderr).contains("terminal"), "{out:?}");
     assert!(text(&out.stdout).contains("0 records"), "{out:?}");
 }
+
+/// A file of a byte order mark alone: the mark is named on line 1 and its
+/// three bytes counted, in every format.
+#[test]
+fn a_byte_order_mark_alone_is_reported() {
+    let run = syncbatch(
+        &["validate", "--format", "json", "-"],
+        Some(b"\xEF\xBB\xBF"),
+    );
+    assert_eq!(run.status.code(), Some(1));
+    let lines: Vec<Value> = text(&run.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["code"], "bom", "{lines:?}");
+    assert_eq!(lines[0]["line"], 1);
+    assert_eq!(lines[1]["code"], "too_few_records");
+    assert_eq!(lines[2]["summary"]["bytes"], 3);
+}

@@ -640,6 +640,20 @@ fn utf16_files_and_lone_cr_line_ends_are_named() {
     // Other trailing bytes draw no such guess.
     let d = first(format!("{} x\n", good.trim_end()).as_bytes());
     assert_eq!(d.message, "not one JSON value: trailing characters");
+    // A byte order mark and nothing else: the mark is still reported, and
+    // its bytes counted.
+    let report = check(b"\xEF\xBB\xBF", ONE);
+    let found: Vec<_> = report
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.line))
+        .collect();
+    assert_eq!(
+        found,
+        [(Code::Bom, Some(1)), (Code::TooFewRecords, None)],
+        "{report:?}"
+    );
+    assert_eq!((report.summary.bytes, report.summary.errors), (3, 2));
     // Well-formed JSON past a reader's limits is not called broken.
     let deep = format!("{}{}\n", "[".repeat(200), "]".repeat(200));
     let d = first(deep.as_bytes());

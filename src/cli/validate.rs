@@ -157,13 +157,17 @@ fn validate_file(path: &str, args: &Args, out: &mut impl Write) -> Result<Summar
         bar.finish_and_clear();
         return Err(Failure::Output(e));
     }
-    if let Err(e) = read {
-        bar.finish_and_clear();
-        return Err(Failure::Input(format!(
-            "{name}: read error after byte {position}: {e}"
-        )));
-    }
+    let end = match read {
+        Ok(end) => end,
+        Err(e) => {
+            bar.finish_and_clear();
+            return Err(Failure::Input(format!(
+                "{name}: read error after byte {position}: {e}"
+            )));
+        }
+    };
     bar.finish_and_clear();
+    validator.end_of_input(end, &mut diagnostics);
     let summary = validator.finish(&mut diagnostics);
     print(&mut diagnostics, None, out).map_err(Failure::Output)?;
     write_summary(out, args.format, &name, &summary, printed).map_err(Failure::Output)?;

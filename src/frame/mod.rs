@@ -671,8 +671,9 @@ impl<R: Read> Iterator for LineReader<R> {
 
 /// Frames `reader` and runs `parse` on every frame off the calling thread,
 /// then `each` on the calling thread, in stream order, until the end or until
-/// `each` returns false. Returns the stream position reached (the end of the
-/// last frame handed to `each`).
+/// `each` returns false. Returns the stream position reached: the end of the
+/// input when `each` took every frame (a byte order mark with no line after
+/// it included), else the end of the last frame handed to `each`.
 ///
 /// The frames go in chunks of 512, in turn, to [`parse_workers`] threads and
 /// to the framing thread itself; the caller's thread takes the parsed chunks
@@ -746,6 +747,7 @@ where
     P: Fn(&Frame) -> T + Sync,
     F: FnMut(Frame, T, &[(Frame, T)]) -> bool,
 {
+    use std::sync::atomic::Ordering;
     use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
     const CHUNK: usize = 512;
     type Parsed<T> = io::Result<Vec<(Frame, T)>>;
@@ -766,6 +768,10 @@ where
     let slots = workers.max(1) + 1;
     let (parsed_tx, parsed_rx): (Vec<_>, Vec<Receiver<Parsed<T>>>) =
         (0..slots).map(|_| sync_channel(2)).unzip();
+    // Where the framer stood at the end of the input, set before the last
+    // chunk is sent (the channel orders it before the caller's read).
+    let input_end = std::sync::atomic::AtomicU64::new(0);
+    let input_end = &input_end;
     std::thread::scope(|scope| {
         let mut parsed_tx = parsed_tx.into_iter();
         let own = parsed_tx.next().expect("slot 0 exists");
@@ -792,6 +798,7 @@ where
                         Ok(Some(frame)) => chunk.push(frame),
                         Ok(None) => {
                             end = true;
+                            input_end.store(lines.position(), Ordering::Relaxed);
                             break;
                         }
                         Err(e) => {
@@ -830,6 +837,7 @@ where
                         }
                     }
                     if last {
+                        position = position.max(input_end.load(Ordering::Relaxed));
                         break;
                     }
                 }
@@ -1065,6 +1073,9 @@ mod tests {
                 assert!(aheads_ok, "{workers} workers, {lines} lines");
             }
         }
+        // A byte order mark alone makes no frame, but it was read.
+        let end = for_each_parsed(&b"\xEF\xBB\xBF"[..], Framer::new(), |_| (), |_, _| true);
+        assert_eq!(end.unwrap(), 3);
     }
 
     #[test]
