@@ -790,3 +790,36 @@ fn ctrl_c_while_the_input_is_silent_still_stops_and_cleans_up() {
         fs::read_dir(&out).map(|d| d.count())
     );
 }
+
+/// A file name that is not UTF-8 (legal on Unix) is read like any other,
+/// by validate and split alike, and named with U+FFFD in what they write.
+#[test]
+fn file_names_need_not_be_utf8() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch("non-utf8-name");
+    let input = dir.join(OsStr::from_bytes(b"in-\xFF.jsonl"));
+    fs::write(&input, generated(30, 5)).unwrap();
+    let out = dir.join("out");
+    let run = Command::new(bin())
+        .arg("split")
+        .arg("--out")
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let path = manifest["inputs"][0]["path"].as_str().unwrap();
+    assert!(path.ends_with("in-\u{FFFD}.jsonl"), "{path}");
+    assert_eq!(manifest["records"], 30);
+    let run = Command::new(bin())
+        .args(["validate", "--format", "json"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert!(text(&run.stdout).contains("in-\u{FFFD}.jsonl\",\"summary\":{\"records\":30"));
+    fs::remove_dir_all(&dir).unwrap();
+}

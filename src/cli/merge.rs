@@ -18,7 +18,7 @@ use super::{interrupt, open, printable, progress, FAILURE, NOT_COMPLIANT, OK};
 pub struct Args {
     /// Batch input files (or original inputs carrying their ids): the order and the set of ids.
     #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
-    pub requests: Vec<String>,
+    pub requests: Vec<PathBuf>,
     /// output.jsonl files, any number, in any order (`-`: standard input,
     /// copied to a temporary file first, as is any pipe).
     #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
@@ -206,7 +206,7 @@ fn refuse_clashing_paths(args: &Args) -> Result<(), String> {
     let inputs: Vec<(&str, &Path, (u64, u64))> = args
         .requests
         .iter()
-        .map(|r| ("--requests", Path::new(r.as_str())))
+        .map(|r| ("--requests", r.as_path()))
         .chain(args.results.iter().map(|r| ("--results", r.as_path())))
         .filter_map(|(flag, p)| id(p).map(|i| (flag, p, i)))
         .collect();

@@ -8,6 +8,7 @@ pub mod validate;
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
+use std::path::Path;
 
 /// Exit status: success.
 pub const OK: u8 = 0;
@@ -27,8 +28,8 @@ pub struct Input {
 }
 
 /// Opens a named input; the error names the file.
-pub fn open(path: &str) -> Result<Input, String> {
-    if path == "-" {
+pub fn open(path: &Path) -> Result<Input, String> {
+    if path.as_os_str() == "-" {
         note_terminal_stdin();
         return Ok(Input {
             name: "<stdin>".into(),
@@ -36,14 +37,17 @@ pub fn open(path: &str) -> Result<Input, String> {
             size: None,
         });
     }
-    let file = File::open(path).map_err(|e| format!("{path}: cannot open: {e}"))?;
+    // A name need not be UTF-8 (on Unix); it is shown, and written in
+    // reports, with U+FFFD for the bytes that are not.
+    let name = path.to_string_lossy().into_owned();
+    let file = File::open(path).map_err(|e| format!("{name}: cannot open: {e}"))?;
     let meta = file.metadata().ok();
     if meta.as_ref().is_some_and(|m| m.is_dir()) {
-        return Err(format!("{path}: a directory, not an input file"));
+        return Err(format!("{name}: a directory, not an input file"));
     }
     let size = meta.filter(|m| m.is_file()).map(|m| m.len());
     Ok(Input {
-        name: path.to_owned(),
+        name,
         reader: Box::new(file),
         size,
     })

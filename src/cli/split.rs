@@ -17,7 +17,7 @@ use super::{interrupt, open, progress, FAILURE, NOT_COMPLIANT, OK};
 pub struct Args {
     /// Input files, read in order as one stream of records; `-` or none
     /// reads standard input.
-    pub inputs: Vec<String>,
+    pub inputs: Vec<PathBuf>,
     /// Output directory: absent or empty unless --force.
     #[arg(long, value_name = "DIR", required_unless_present = "dry_run")]
     pub out: Option<PathBuf>,
@@ -188,7 +188,7 @@ fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
     let stderr = io::stderr();
     let mut allowed = args.max_errors.unwrap_or(u64::MAX);
     let mut hidden = 0u64;
-    let stdin = ["-".to_owned()];
+    let stdin = [PathBuf::from("-")];
     let inputs = if args.inputs.is_empty() {
         &stdin[..]
     } else {

@@ -1,6 +1,7 @@
 //! `syncbatch validate [OPTIONS] [FILE]...`
 
 use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
 
 use syncbatch::frame::Frame;
 pub use syncbatch::validate::report::{write_diagnostic, write_summary, Format};
@@ -12,7 +13,7 @@ use super::{open, progress, Progress, FAILURE, NOT_COMPLIANT, OK};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Files to check; `-` or none reads standard input.
-    pub files: Vec<String>,
+    pub files: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -76,7 +77,7 @@ pub fn run(args: Args) -> u8 {
         return FAILURE;
     }
     let files = if args.files.is_empty() {
-        vec!["-".to_owned()]
+        vec![PathBuf::from("-")]
     } else {
         args.files.clone()
     };
@@ -115,7 +116,11 @@ enum Failure {
     Output(io::Error),
 }
 
-fn validate_file(path: &str, args: &Args, out: &mut impl Write) -> Result<Summary, Failure> {
+fn validate_file(
+    path: &std::path::Path,
+    args: &Args,
+    out: &mut impl Write,
+) -> Result<Summary, Failure> {
     let input = open(path).map_err(Failure::Input)?;
     let name = input.name.clone();
     let bar = progress(input.size, &name);
