@@ -518,6 +518,14 @@ pub struct Frames {
     newlines: scan::Newlines,
 }
 
+impl Frames {
+    /// The stream offset of the first byte not yet yielded (a byte order
+    /// mark at the start counts as taken once the first frame is asked for).
+    pub fn position(&self) -> u64 {
+        self.framer.position()
+    }
+}
+
 impl Iterator for Frames {
     type Item = Frame;
 
