@@ -316,6 +316,25 @@ fn bom_crlf_and_blank_lines_are_normalised() {
     assert_eq!(manifest["dropped_blank_lines"], 3);
     assert_eq!(manifest["inputs"][0]["records"], 25);
     assert_eq!(manifest["inputs"][0]["bytes"], input.len());
+    // An input of a byte order mark alone still counts its three bytes.
+    let dir = scratch("bom-alone");
+    let (full, bom) = (dir.join("full.jsonl"), dir.join("bom.jsonl"));
+    fs::write(&full, &input).unwrap();
+    fs::write(&bom, b"\xEF\xBB\xBF").unwrap();
+    let out = dir.join("out");
+    let run = run(&[
+        "split",
+        "--out",
+        out.to_str().unwrap(),
+        full.to_str().unwrap(),
+        bom.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["inputs"][1]["bytes"], 3);
+    assert_eq!(manifest["inputs"][1]["records"], 0);
+    fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -250,9 +250,14 @@ fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
             eprintln!("syncbatch: {e}; nothing written");
             return Err(FAILURE);
         }
-        if let Err(e) = read {
-            eprintln!("syncbatch: {name}: read error after byte {position}: {e}; nothing written");
-            return Err(FAILURE);
+        match read {
+            Ok(end) => splitter.end_of_input(end),
+            Err(e) => {
+                eprintln!(
+                    "syncbatch: {name}: read error after byte {position}: {e}; nothing written"
+                );
+                return Err(FAILURE);
+            }
         }
     }
     if hidden > 0 {

@@ -493,10 +493,26 @@ impl<S: Sink> Splitter<S> {
         if let Some(e) = failure {
             return Err(e);
         }
-        read.map(|_| ()).map_err(|e| {
-            let what = format!("{name}: read error after byte {position}");
-            self.fail(SplitError::Io(what, e))
-        })
+        match read {
+            Ok(end) => {
+                self.end_of_input(end);
+                Ok(())
+            }
+            Err(e) => {
+                let what = format!("{name}: read error after byte {position}");
+                Err(self.fail(SplitError::Io(what, e)))
+            }
+        }
+    }
+
+    /// Says where the current input ended (what
+    /// [`crate::frame::for_each_parsed`] returns), so that an input of a
+    /// byte order mark alone, which makes no frame, counts its bytes in the
+    /// manifest. Optional; `O(1)`.
+    pub fn end_of_input(&mut self, position: u64) {
+        if let Some(input) = self.inputs.last_mut() {
+            input.bytes = input.bytes.max(position);
+        }
     }
 
     /// Pushes one frame of the current input. Returns the diagnostics of an
