@@ -4,7 +4,9 @@
 //! The line is deserialized straight into borrowed structs whose visitors
 //! accept only objects, only the keys the API defines, each key once, and
 //! strings without escapes; anything else makes the parse fail. The checks
-//! below then run on plain fields. The answer is only ever "clean" or "not
+//! below run on plain fields as each part (payload, input, provider,
+//! options) is read, and a part that is not clean fails the parse too, so
+//! no large struct is built or moved. The answer is only ever "clean" or "not
 //! sure": on "not sure" the caller runs the full rules ([`super::rules`]),
 //! which find and place every diagnostic. So the fast path needs to be
 //! exactly as strict as the rules about *whether* a line is clean, never
@@ -298,14 +300,13 @@ fn payload_clean(p: &Payload) -> bool {
     if inputs.images > 0 && model != "sync-3" {
         return false;
     }
-    let Inputs {
+    let &Inputs {
         visual,
         audio,
         missing_ref,
-        ref_ids,
+        ref ref_ids,
         ..
     } = inputs;
-    let (visual, audio, missing_ref) = (*visual, *audio, *missing_ref);
     let composition =
         visual == 1 && audio >= 1 && (audio == 1 || (p.segments.is_some() && !missing_ref));
     if !composition {
