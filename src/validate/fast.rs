@@ -138,12 +138,19 @@ fn not_clean<E: de::Error>() -> E {
 /// A `payload` that passes [`payload_clean`].
 pub(crate) struct CleanPayload;
 
+/// Reads a `T` and fails the parse unless `clean` passes it.
+fn checked<'de, T, D>(d: D, clean: impl FnOnce(&T) -> bool) -> Result<(), D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    let part = T::deserialize(d)?;
+    clean(&part).then_some(()).ok_or_else(not_clean)
+}
+
 impl<'de> Deserialize<'de> for CleanPayload {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let p = Payload::deserialize(d)?;
-        payload_clean(&p)
-            .then_some(CleanPayload)
-            .ok_or_else(not_clean)
+        checked(d, payload_clean).map(|()| CleanPayload)
     }
 }
 
@@ -152,10 +159,7 @@ pub(crate) struct CleanProvider;
 
 impl<'de> Deserialize<'de> for CleanProvider {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let p = Provider::deserialize(d)?;
-        provider_clean(&p)
-            .then_some(CleanProvider)
-            .ok_or_else(not_clean)
+        checked(d, provider_clean).map(|()| CleanProvider)
     }
 }
 
