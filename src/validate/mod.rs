@@ -784,7 +784,11 @@ pub fn precheck(frame: &Frame) -> Precheck {
     let Frame::Line(line) = frame else {
         return Precheck::Unsure;
     };
-    let Ok(line) = std::str::from_utf8(line.bytes()) else {
+    // simdutf8's vector check takes a third of the instructions of `std`'s
+    // here (`validate`, 20,000 records: 210.4 M in all before, 207.3 M
+    // after); a line it refuses goes to the full rules, which say where
+    // and why.
+    let Ok(line) = simdutf8::basic::from_utf8(line.bytes()) else {
         return Precheck::Unsure;
     };
     match fast::clean(line) {
