@@ -910,6 +910,14 @@ mod async_io {
         pub fn with_framer(framer: Framer) -> Self {
             LineCodec { framer }
         }
+
+        /// The stream offset of the first byte not yet yielded (a byte order
+        /// mark at the start counts as taken once it was seen). Read through
+        /// [`FramedRead::decoder`] when the stream has ended, it is where the
+        /// input ended.
+        pub fn position(&self) -> u64 {
+            self.framer.position()
+        }
     }
 
     impl Decoder for LineCodec {

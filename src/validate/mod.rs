@@ -848,7 +848,10 @@ pub fn validate_reader<R: Read>(reader: R, limits: Limits) -> io::Result<Report>
 /// Validates a whole file from a stream of frames (from
 /// [`crate::frame::frame_stream`] or any `FramedRead` over
 /// [`crate::frame::LineCodec`]); gives the same report as [`validate_reader`]
-/// when the frames come from [`Limits::framer`], so long lines are cut alike.
+/// when the frames come from [`Limits::framer`], so long lines are cut alike,
+/// with one exception: a stream of frames does not say where the input
+/// ended, so an input holding a UTF-8 byte order mark and nothing else reads
+/// as empty. [`validate_async_reader`] sees it.
 ///
 /// ```
 /// use syncbatch::frame::frame_stream;
@@ -873,6 +876,41 @@ where
     while let Some(frame) = frames.next().await {
         v.check(&frame?, &mut report.diagnostics);
     }
+    report.summary = v.finish(&mut report.diagnostics);
+    Ok(report)
+}
+
+/// Validates a whole file from an async reader: the async twin of
+/// [`validate_reader`], with the same report for the same bytes (an input of
+/// a byte order mark alone included). Memory: the diagnostics, the id set
+/// and one 64 KiB read buffer (more while a line is longer).
+///
+/// ```
+/// use syncbatch::validate::{validate_async_reader, Limits};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let file = tokio::fs::File::open("examples/data/input.jsonl").await?;
+/// let report = validate_async_reader(file, Limits::default()).await?;
+/// assert!(report.summary.valid);
+///
+/// let bom_alone = validate_async_reader(&b"\xEF\xBB\xBF"[..], Limits::default()).await?;
+/// assert_eq!(bom_alone.summary.bytes, 3);
+/// # Ok::<(), std::io::Error>(()) }).unwrap();
+/// ```
+#[cfg(feature = "async")]
+pub async fn validate_async_reader<R>(reader: R, limits: Limits) -> io::Result<Report>
+where
+    R: tokio::io::AsyncRead,
+{
+    use futures::StreamExt;
+    let mut v = Validator::new(limits);
+    let mut report = Report::default();
+    let frames = crate::frame::frame_stream(reader, v.framer());
+    let mut frames = std::pin::pin!(frames);
+    while let Some(frame) = frames.next().await {
+        v.check(&frame?, &mut report.diagnostics);
+    }
+    v.end_of_input(frames.decoder().position(), &mut report.diagnostics);
     report.summary = v.finish(&mut report.diagnostics);
     Ok(report)
 }
