@@ -4,6 +4,12 @@
 # alternating, and prints every run's wall time and peak RSS, each command's
 # median, and the ratio of the medians.
 #
+# Each round also runs `examples/split_floor` twice (skip with FLOOR=0): the
+# least work a validating split must do, on all cores (cut every 500 lines,
+# hash, write), checking each line's JSON syntax with serde_json, then with
+# the validator's fast path. Their ratios to GNU split show how much of
+# syncbatch's time any split that validates with serde_json must spend.
+#
 #   scripts/bench-split.sh [SIZE_BYTES] [WORKDIR]
 #
 # Every run writes into a new directory, and all outputs are removed only at
@@ -18,6 +24,7 @@ work=${2:-$(mktemp -d)}
 runs=${RUNS:-3}
 mkdir -p "$work"
 cargo build --release --quiet --example gen
+cargo build --release --quiet --example split_floor
 cargo build --release --quiet
 input="$work/input.jsonl"
 if [ ! -s "$input" ] || [ "$(stat -c %s "$input")" -lt "$size" ]; then
@@ -37,7 +44,8 @@ measure() { # name, command...: prints "wall_seconds peak_rss_kib"
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-sb_walls=(); gnu_walls=(); sb_rss=0; batches=0; gnu_files=0
+sb_walls=(); gnu_walls=(); syntax_walls=(); rules_walls=(); sb_rss=0; batches=0; gnu_files=0
+floor=${FLOOR:-1}
 printf '%-4s %-22s %10s %12s %8s\n' run command "wall (s)" "peak RSS" files
 for run in $(seq 1 "$runs"); do
   # Each command starts with the input in the page cache and no dirty pages
@@ -55,6 +63,16 @@ for run in $(seq 1 "$runs"); do
   gnu_walls+=("$wall")
   gnu_files=$(ls "$out" | wc -l)
   printf '%-4s %-22s %10s %9s MiB %8s\n' "$run" "GNU split -C 5000000" "$wall" "$((rss / 1024))" "$gnu_files"
+
+  if [ "$floor" != 0 ]; then
+    for check in syntax rules; do
+      out=$(mktemp -d "$work/floor-out.XXXXXX"); outputs+=("$out")
+      cat "$input" > /dev/null; sync
+      read -r wall rss < <(measure "split_floor $check" target/release/examples/split_floor "$check" "$input" "$out")
+      if [ "$check" = syntax ]; then syntax_walls+=("$wall"); else rules_walls+=("$wall"); fi
+      printf '%-4s %-22s %10s %9s MiB %8s\n' "$run" "split_floor $check" "$wall" "$((rss / 1024))" "$(ls "$out" | wc -l)"
+    done
+  fi
 done
 
 sb=$(printf '%s\n' "${sb_walls[@]}" | median)
@@ -66,3 +84,11 @@ awk -v a="$sb" -v b="$gnu" -v r="$sb_rss" -v n="$records" -v runs="$runs" 'BEGIN
   printf "syncbatch peak RSS: %.1f MiB; budget 64 MiB + 48 B/record = %.1f MiB (%.1f B/record beyond 64 MiB)\n",
     r / 1024, budget / 1024, (r - 64 * 1024) * 1024 / n;
 }'
+if [ "$floor" != 0 ]; then
+  syntax=$(printf '%s\n' "${syntax_walls[@]}" | median)
+  rules=$(printf '%s\n' "${rules_walls[@]}" | median)
+  awk -v s="$syntax" -v r="$rules" -v b="$gnu" 'BEGIN {
+    printf "floors, median: JSON syntax only %.2f s (%.2fx GNU), the fast-path rules %.2f s (%.2fx GNU)\n",
+      s, s / b, r, r / b;
+  }'
+fi
