@@ -17,7 +17,7 @@
 //! inputs, so the planner, and the caller's buffer of undecided records, stay
 //! about one or two batches long.
 
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 
 use crate::validate::report::count;
@@ -274,24 +274,25 @@ impl Planner {
         let from = (self.n + 1)
             .saturating_sub(self.limits.max_records)
             .max(self.base);
-        let mut heads: BinaryHeap<u64> = (from..=self.n)
-            .filter(|&p| self.cell(p).batches != NONE)
-            .collect();
-        // Step the highest head back until all heads are one position.
-        let meet = loop {
-            let Some(top) = heads.pop() else {
-                return Vec::new();
+        // Where the chains of every reachable position in the window meet:
+        // their common ancestor along the back links, folded one position at
+        // a time (each fold walks only the few links down to the meeting
+        // point so far).
+        let mut meet = None;
+        for p in from..=self.n {
+            if self.cell(p).batches == NONE {
+                continue;
+            }
+            meet = match meet {
+                None => Some(p),
+                Some(m) => match self.meeting(m, p) {
+                    Some(both) => Some(both),
+                    None => return Vec::new(),
+                },
             };
-            while heads.peek() == Some(&top) {
-                heads.pop();
-            }
-            if heads.is_empty() {
-                break top;
-            }
-            if top <= self.committed {
-                return Vec::new();
-            }
-            heads.push(self.cell(top).back);
+        }
+        let Some(meet) = meet else {
+            return Vec::new();
         };
         if meet <= self.committed {
             return Vec::new();
@@ -300,6 +301,23 @@ impl Planner {
         self.committed = meet;
         self.forget_before(meet);
         ends
+    }
+
+    /// Where the chains from positions `a` and `b` meet (the later of them
+    /// stepping back, one link at a time, until they stand on one position),
+    /// or `None` if only at or before the committed position.
+    fn meeting(&self, mut a: u64, mut b: u64) -> Option<u64> {
+        while a != b {
+            if a.max(b) <= self.committed {
+                return None;
+            }
+            if a > b {
+                a = self.cell(a).back;
+            } else {
+                b = self.cell(b).back;
+            }
+        }
+        Some(a)
     }
 
     /// Batch ends from the committed position up to `end`, oldest first.
