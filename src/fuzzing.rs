@@ -101,6 +101,30 @@ pub fn validate(data: &[u8]) {
     let pieces = validate_reader(Pieces(input, read_size), limits).expect("cannot fail");
     assert_eq!(whole.diagnostics, pieces.diagnostics);
     assert_eq!(whole.summary, pieces.summary);
+    // The async front end, fed the same small pieces, agrees too.
+    #[cfg(feature = "async")]
+    {
+        use std::pin::Pin;
+        use std::task::{Context, Poll};
+        use tokio::io::{AsyncRead, ReadBuf};
+        impl AsyncRead for Pieces<'_> {
+            fn poll_read(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                let n = self.1.min(buf.remaining()).min(self.0.len());
+                buf.put_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Poll::Ready(Ok(()))
+            }
+        }
+        let reader = crate::validate::validate_async_reader(Pieces(input, read_size), limits);
+        // Every read is ready at once, so no runtime is needed.
+        let from_async = futures::executor::block_on(reader).expect("cannot fail");
+        assert_eq!(whole.diagnostics, from_async.diagnostics);
+        assert_eq!(whole.summary, from_async.summary);
+    }
     // The fast path must agree with the full rules on every line.
     let mut full = crate::validate::Validator::new(limits).fast_path(false);
     let mut diagnostics = Vec::new();
