@@ -987,6 +987,65 @@ fn fast_and_full_paths_agree_on_every_case() {
 }
 
 /// Values and keys that sit on the rules' edges.
+/// Bytes that, put anywhere in a line, most often change what it means to
+/// a JSON reader: structure, whitespace, escapes, control bytes, parts of
+/// numbers and literals.
+const EDIT_BYTES: &[u8] = b" \t\r\"\\,:{}[]0159-+.eEnultrsf\x01\x1f\x7f";
+
+/// `line` with whitespace between all its tokens (pretty-printed, then put
+/// back on one line: raw newlines occur only between tokens).
+fn spaced(line: &str) -> String {
+    let v: Value = serde_json::from_str(line).unwrap();
+    serde_json::to_string_pretty(&v)
+        .unwrap()
+        .replace("\n", " \t")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// The fast path reads bytes with its own reader, so edit bytes, not
+    /// trees: syntax errors, escapes, odd whitespace, broken numbers and
+    /// literals. The two paths must still agree.
+    #[test]
+    fn fast_path_agrees_after_byte_edits(
+        seed in any::<u64>(),
+        with_spaces in any::<bool>(),
+        edits in proptest::collection::vec((any::<usize>(), 0usize..4, any::<usize>()), 1..4),
+    ) {
+        let line = one_line(seed);
+        let mut line = if with_spaces { spaced(&line) } else { line }.into_bytes();
+        for (at, op, b) in edits {
+            let at = at % (line.len() + 1);
+            let byte = EDIT_BYTES[b % EDIT_BYTES.len()];
+            match op {
+                0 => line.insert(at, byte),
+                1 if at < line.len() => { line.remove(at); }
+                2 if at < line.len() => line[at] = byte,
+                // A two-byte character: UTF-8 in strings, an error elsewhere.
+                _ => { line.splice(at..at, "é".bytes()); }
+            }
+        }
+        line.push(b'\n');
+        assert_paths_agree(&line, ONE);
+    }
+}
+
+#[test]
+fn spaced_lines_are_clean() {
+    let lines: Vec<String> = (0..200)
+        .map(|seed| spaced(&one_line(seed)) + "\n")
+        .collect();
+    for line in &lines {
+        assert!(
+            report_with(line.as_bytes(), ONE, true)
+                .diagnostics
+                .is_empty(),
+            "{line}"
+        );
+    }
+}
+
 fn edge_value(i: usize) -> Value {
     let pool = [
         json!(null),

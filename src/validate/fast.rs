@@ -1,191 +1,480 @@
 //! The fast path: decides, for the common line, that it draws no diagnostic
 //! at all, without building a tree.
 //!
-//! The line is deserialized straight into borrowed structs whose visitors
-//! accept only objects, only the keys the API defines, each key once, and
-//! strings without escapes; anything else makes the parse fail. The checks
-//! below run on plain fields as each part (payload, input, provider,
-//! options) is read, and a part that is not clean fails the parse too, so
-//! no large struct is built or moved. The answer is only ever "clean" or "not
+//! A small reader made for this one schema walks the line once. It takes only
+//! objects with the keys the API defines, each key once, strings without
+//! escapes, and the JSON types each field wants; anything else (an escape, an
+//! unknown or repeated key, a rare feature, a syntax error) stops it at once.
+//! The checks below run on plain fields as each part (payload, input,
+//! provider, options) is read. The answer is only ever "clean" or "not
 //! sure": on "not sure" the caller runs the full rules ([`super::rules`]),
-//! which find and place every diagnostic. So the fast path needs to be
-//! exactly as strict as the rules about *whether* a line is clean, never
-//! about what is wrong with it; `tests/validate_rules.rs` checks that
-//! `clean(line)` implies that the rules find nothing, on generated, broken
-//! and mutated lines, and the `validate` fuzz target checks it on any bytes.
-
-use std::fmt;
-use std::marker::PhantomData;
-
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+//! which parse the line with serde_json and find and place every diagnostic.
+//! So the fast path needs to be exactly as strict as the rules about
+//! *whether* a line is clean, never about what is wrong with it:
+//! `tests/validate_rules.rs` checks that the two paths give the same
+//! diagnostics on generated, broken, mutated and byte-edited lines, and the
+//! `validate` fuzz target checks it on any bytes.
+//!
+//! Why not serde_json here: it did this job until 2026-11-29, deserializing
+//! into borrowed structs, and it was half of `split`'s CPU time. By
+//! callgrind's count on 20,000 generated lines, that check took 172.9 M
+//! instructions (8,600 a line), most of them in serde's visitor and key
+//! machinery and in finding each string's end; this reader takes 108.4 M.
+//! serde_json still parses every line this one is unsure of.
 
 use super::rules::{
     output_file_name_ok, url_scheme, BATCH_MAX_SECONDS, MAX_SCRIPT_CHARS, MODELS, MODEL_MODES,
     PROMPTS, REACT_MAX_SECONDS, SYNC_MODES,
 };
 
-/// Declares a struct of optional fields whose visitor takes a JSON object
-/// with only these keys, each at most once. Field types borrow from the line.
-macro_rules! object {
-    ($name:ident { $($field:ident : $ty:ty = $key:literal,)* }) => {
-        #[derive(Default)]
-        pub(crate) struct $name<'a> {
-            $(pub $field: Option<$ty>,)*
-            _line: PhantomData<&'a str>,
-        }
+/// Where the reader stands in one line. Every method returns `None` when the
+/// line is not what the fast path takes, and the whole check gives up.
+struct Cursor<'a> {
+    text: &'a str,
+    pos: usize,
+}
 
-        impl<'de> Deserialize<'de> for $name<'de> {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> Visitor<'de> for V {
-                    type Value = $name<'de>;
-                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                        f.write_str(stringify!($name))
-                    }
-                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                        let mut out = $name::default();
-                        while let Some(key) = map.next_key::<&'de str>()? {
-                            match key {
-                                $($key => {
-                                    if out.$field.is_some() {
-                                        return Err(de::Error::duplicate_field($key));
-                                    }
-                                    out.$field = Some(map.next_value()?);
-                                })*
-                                _ => return Err(de::Error::custom("not a known key")),
-                            }
-                        }
-                        Ok(out)
-                    }
-                }
-                d.deserialize_map(V)
+/// Eight copies of a byte, one per byte of a word.
+const fn splat(b: u8) -> u64 {
+    0x0101_0101_0101_0101 * b as u64
+}
+
+/// The length of the string body at the start of `s`, up to its closing
+/// quote; `None` when an escape or a control character (which JSON forbids
+/// raw) comes first, or the quote never does.
+///
+/// It looks at eight bytes a step (SWAR): each of "is `\"`", "is `\\`" and
+/// "is below 0x20" sets the top bit of a byte where it holds, and the lowest
+/// such bit marks exactly the first byte that matches (a borrow only moves
+/// upward, from a matching byte).
+#[inline]
+fn string_len(s: &[u8]) -> Option<usize> {
+    const LO: u64 = splat(0x01);
+    const HI: u64 = splat(0x80);
+    let mut chunks = s.chunks_exact(8);
+    for (n, chunk) in (&mut chunks).enumerate() {
+        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let quote = x ^ splat(b'"');
+        let backslash = x ^ splat(b'\\');
+        let hits = ((quote.wrapping_sub(LO) & !quote)
+            | (backslash.wrapping_sub(LO) & !backslash)
+            | (x.wrapping_sub(splat(0x20)) & !x))
+            & HI;
+        if hits != 0 {
+            let at = (hits.trailing_zeros() / 8) as usize;
+            return (chunk[at] == b'"').then_some(n * 8 + at);
+        }
+    }
+    let tail = s.len() - chunks.remainder().len();
+    for (at, &b) in chunks.remainder().iter().enumerate() {
+        if b == b'"' {
+            return Some(tail + at);
+        }
+        if b == b'\\' || b < 0x20 {
+            return None;
+        }
+    }
+    None
+}
+
+/// Puts `value` in an empty `slot`; `None` when the key came twice.
+fn set<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+    match slot {
+        Some(_) => None,
+        None => {
+            *slot = Some(value);
+            Some(())
+        }
+    }
+}
+
+impl<'a> Cursor<'a> {
+    fn new(text: &'a str) -> Self {
+        Cursor { text, pos: 0 }
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    /// Skips JSON's four whitespace bytes. Most tokens have none before
+    /// them, so that case is one test, and the loop is out of line.
+    #[inline]
+    fn skip_ws(&mut self) {
+        if self.bytes().get(self.pos).is_some_and(|&c| c <= b' ') {
+            self.skip_ws_loop();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn skip_ws_loop(&mut self) {
+        let b = self.bytes();
+        while b
+            .get(self.pos)
+            .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            self.pos += 1;
+        }
+    }
+
+    /// The next byte that is not whitespace, taken.
+    #[inline]
+    fn next_byte(&mut self) -> Option<u8> {
+        let mut b = *self.bytes().get(self.pos)?;
+        if b <= b' ' {
+            self.skip_ws_loop();
+            b = *self.bytes().get(self.pos)?;
+        }
+        self.pos += 1;
+        Some(b)
+    }
+
+    #[inline]
+    fn expect(&mut self, want: u8) -> Option<()> {
+        (self.next_byte()? == want).then_some(())
+    }
+
+    /// Whether the next byte that is not whitespace is `want`; takes it if so.
+    #[inline]
+    fn take(&mut self, want: u8) -> bool {
+        self.skip_ws();
+        let found = self.bytes().get(self.pos) == Some(&want);
+        self.pos += usize::from(found);
+        found
+    }
+
+    /// A string without escapes, borrowed from the line.
+    #[inline(always)]
+    fn string(&mut self) -> Option<&'a str> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let len = string_len(self.bytes().get(start..)?)?;
+        self.pos = start + len + 1;
+        // Both ends are ASCII quotes, so both are character boundaries.
+        self.text.get(start..start + len)
+    }
+
+    /// An object, handing each key to `field`, which must read its value.
+    #[inline]
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.expect(b'{')?;
+        if self.take(b'}') {
+            return Some(());
+        }
+        loop {
+            let key = self.string()?;
+            self.expect(b':')?;
+            field(self, key)?;
+            match self.next_byte()? {
+                b',' => {}
+                b'}' => return Some(()),
+                _ => return None,
             }
         }
-    };
-}
-
-object!(Envelope {
-    request_id: &'a str = "request_id",
-    endpoint: &'a str = "endpoint",
-    payload: CleanPayload = "payload",
-});
-
-object!(Payload {
-    model: &'a str = "model",
-    input: Inputs<'a> = "input",
-    options: CleanOptions = "options",
-    segments: Vec<Segment<'a>> = "segments",
-    webhook_url: &'a str = "webhookUrl",
-    output_file_name: &'a str = "outputFileName",
-    dub_params: IgnoredAny = "dubParams",
-    dialogue_edit: IgnoredAny = "dialogueEdit",
-    project_id: &'a str = "projectId",
-});
-
-object!(Input {
-    kind: &'a str = "type",
-    url: &'a str = "url",
-    asset_id: &'a str = "assetId",
-    ref_id: &'a str = "refId",
-    provider: CleanProvider = "provider",
-    segments_secs: IgnoredAny = "segments_secs",
-    segments_frames: IgnoredAny = "segments_frames",
-});
-
-object!(Provider {
-    name: &'a str = "name",
-    voice_id: &'a str = "voiceId",
-    script: &'a str = "script",
-    stability: f64 = "stability",
-    similarity_boost: f64 = "similarityBoost",
-});
-
-object!(Options {
-    sync_mode: &'a str = "sync_mode",
-    temperature: f64 = "temperature",
-    model_mode: &'a str = "model_mode",
-    prompt: &'a str = "prompt",
-    active_speaker_detection: SpeakerDetection<'a> = "active_speaker_detection",
-    occlusion_detection_enabled: bool = "occlusion_detection_enabled",
-});
-
-object!(SpeakerDetection {
-    auto_detect: bool = "auto_detect",
-    frame_number: u64 = "frame_number",
-    coordinates: [i64; 2] = "coordinates",
-    bounding_boxes: Vec<Option<[i64; 4]>> = "bounding_boxes",
-});
-
-object!(Segment {
-    start: f64 = "startTime",
-    end: f64 = "endTime",
-    audio: AudioInput<'a> = "audioInput",
-});
-
-object!(AudioInput {
-    ref_id: &'a str = "refId",
-    start: f64 = "startTime",
-    end: f64 = "endTime",
-});
-
-/// The fast path's answer for a part of the line that the checks below
-/// find clean; the parse fails on any other, so the caller's structs stay
-/// small (they are moved a few times a line, and that showed in profiles).
-fn not_clean<E: de::Error>() -> E {
-    E::custom("not clean")
-}
-
-/// A `payload` that passes [`payload_clean`].
-pub(crate) struct CleanPayload;
-
-/// Reads a `T` and fails the parse unless `clean` passes it.
-fn checked<'de, T, D>(d: D, clean: impl FnOnce(&T) -> bool) -> Result<(), D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    let part = T::deserialize(d)?;
-    clean(&part).then_some(()).ok_or_else(not_clean)
-}
-
-impl<'de> Deserialize<'de> for CleanPayload {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked(d, payload_clean).map(|()| CleanPayload)
     }
-}
 
-/// A text-to-speech `provider` that passes [`provider_clean`].
-pub(crate) struct CleanProvider;
-
-impl<'de> Deserialize<'de> for CleanProvider {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked(d, provider_clean).map(|()| CleanProvider)
-    }
-}
-
-/// `options` that pass [`options_clean`] for some model: whether they do
-/// for every model or only for `react-1` (`model_mode` and `prompt`).
-pub(crate) struct CleanOptions {
-    react_only: bool,
-}
-
-impl<'de> Deserialize<'de> for CleanOptions {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let o = Options::deserialize(d)?;
-        if options_clean(&o, false) {
-            Ok(CleanOptions { react_only: false })
-        } else if options_clean(&o, true) {
-            Ok(CleanOptions { react_only: true })
-        } else {
-            Err(not_clean())
+    /// An array, calling `item` to read each item.
+    #[inline]
+    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.expect(b'[')?;
+        if self.take(b']') {
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            match self.next_byte()? {
+                b',' => {}
+                b']' => return Some(()),
+                _ => return None,
+            }
         }
     }
+
+    /// A number as JSON writes it (`-? int frac? exp?`), and whether it has
+    /// neither a fraction nor an exponent.
+    fn number(&mut self) -> Option<(&'a str, bool)> {
+        self.skip_ws();
+        let b = self.bytes();
+        let digits = |mut i: usize| {
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            i
+        };
+        let start = self.pos;
+        let mut i = start + usize::from(b.get(start) == Some(&b'-'));
+        i = match b.get(i)? {
+            b'0' => i + 1,
+            b'1'..=b'9' => digits(i + 1),
+            _ => return None,
+        };
+        let mut integer = true;
+        if b.get(i) == Some(&b'.') {
+            let end = digits(i + 1);
+            if end == i + 1 {
+                return None;
+            }
+            (i, integer) = (end, false);
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            i += usize::from(matches!(b.get(i), Some(b'+' | b'-')));
+            let end = digits(i);
+            if end == i {
+                return None;
+            }
+            (i, integer) = (end, false);
+        }
+        self.pos = i;
+        self.text.get(start..i).map(|t| (t, integer))
+    }
+
+    /// A finite number's value, correctly rounded as serde_json's
+    /// `float_roundtrip` reads it (the full rules compare the same value).
+    fn float(&mut self) -> Option<f64> {
+        let (text, _) = self.number()?;
+        text.parse::<f64>().ok().filter(|x| x.is_finite())
+    }
+
+    /// An integer written without fraction or exponent, of at most 18
+    /// digits (so it fits an `i64` whatever they are); `non_negative` refuses
+    /// a minus sign.
+    fn integer(&mut self, non_negative: bool) -> Option<()> {
+        let (text, integer) = self.number()?;
+        let digits = text.strip_prefix('-');
+        let ok =
+            integer && !(non_negative && digits.is_some()) && digits.unwrap_or(text).len() <= 18;
+        ok.then_some(())
+    }
+
+    /// `true` or `false`.
+    fn boolean(&mut self) -> Option<bool> {
+        self.skip_ws();
+        let rest = &self.bytes()[self.pos..];
+        let (value, len) = if rest.starts_with(b"true") {
+            (true, 4)
+        } else if rest.starts_with(b"false") {
+            (false, 5)
+        } else {
+            return None;
+        };
+        self.pos += len;
+        Some(value)
+    }
+
+    /// `null`, taken if it is next.
+    fn null(&mut self) -> bool {
+        self.skip_ws();
+        let found = self.bytes()[self.pos..].starts_with(b"null");
+        self.pos += if found { 4 } else { 0 };
+        found
+    }
+
+    /// An array of `len` integers.
+    fn integers(&mut self, len: usize) -> Option<()> {
+        let mut n = 0;
+        self.array(|c| {
+            n += 1;
+            c.integer(false)
+        })?;
+        (n == len).then_some(())
+    }
+
+    /// The end of the line: whitespace alone.
+    fn end(&mut self) -> Option<()> {
+        self.skip_ws();
+        (self.pos == self.text.len()).then_some(())
+    }
+}
+
+/// The line's request id when the line draws no diagnostic of its own (the
+/// caller still checks that the id is new); `None` when unsure.
+///
+/// It takes text already checked as UTF-8 in one pass. Cost: one pass over
+/// the line, most of it eight bytes a step inside strings.
+pub(crate) fn clean(line: &str) -> Option<&str> {
+    let mut c = Cursor::new(line);
+    let (mut id, mut endpoint, mut payload) = (None, None, None);
+    c.object(|c, key| match key {
+        "request_id" => set(&mut id, c.string()?),
+        "endpoint" => set(&mut endpoint, c.string()?),
+        // A payload is read only when it passes `payload_clean`.
+        "payload" => set(&mut payload, read_payload(c)?),
+        _ => None,
+    })?;
+    c.end()?;
+    let (id, ()) = (id?, payload?);
+    (request_id_clean(id) && endpoint? == "/v2/generate").then_some(id)
+}
+
+/// What the checks need of a payload.
+#[derive(Default)]
+struct Payload<'a> {
+    model: Option<&'a str>,
+    input: Option<Inputs<'a>>,
+    /// Whether the options are clean only for `react-1`.
+    react_only_options: Option<bool>,
+    segments: Option<Vec<Segment<'a>>>,
+    webhook_url: Option<&'a str>,
+    output_file_name: Option<&'a str>,
+    project_id: Option<&'a str>,
+}
+
+/// One input, as read.
+#[derive(Default)]
+struct Input<'a> {
+    kind: Option<&'a str>,
+    url: Option<&'a str>,
+    asset_id: Option<&'a str>,
+    ref_id: Option<&'a str>,
+    /// A text-to-speech provider that passed its checks.
+    provider: Option<()>,
+}
+
+/// One segment, as read.
+#[derive(Default)]
+struct Segment<'a> {
+    start: Option<f64>,
+    end: Option<f64>,
+    audio: Option<AudioInput<'a>>,
+}
+
+/// A segment's `audioInput`, as read.
+#[derive(Default)]
+struct AudioInput<'a> {
+    ref_id: Option<&'a str>,
+    start: Option<f64>,
+    end: Option<f64>,
+}
+
+/// A `payload` that passes [`payload_clean`]. Rare features (`dubParams`,
+/// `dialogueEdit`) and unknown keys take the full rules.
+fn read_payload(c: &mut Cursor<'_>) -> Option<()> {
+    let mut p = Payload::default();
+    c.object(|c, key| match key {
+        "model" => set(&mut p.model, c.string()?),
+        "input" => set(&mut p.input, read_inputs(c)?),
+        "options" => set(&mut p.react_only_options, read_options(c)?),
+        "segments" => {
+            let mut segments = Vec::new();
+            c.array(|c| {
+                segments.push(read_segment(c)?);
+                Some(())
+            })?;
+            set(&mut p.segments, segments)
+        }
+        "webhookUrl" => set(&mut p.webhook_url, c.string()?),
+        "outputFileName" => set(&mut p.output_file_name, c.string()?),
+        "projectId" => set(&mut p.project_id, c.string()?),
+        _ => None,
+    })?;
+    payload_clean(&p).then_some(())
 }
 
 /// The `input` array, each item checked on its own as it is read and
 /// folded into what the payload's checks need of them all.
+fn read_inputs<'a>(c: &mut Cursor<'a>) -> Option<Inputs<'a>> {
+    let mut inputs = Inputs::default();
+    c.array(|c| {
+        let mut input = Input::default();
+        c.object(|c, key| match key {
+            "type" => set(&mut input.kind, c.string()?),
+            "url" => set(&mut input.url, c.string()?),
+            "assetId" => set(&mut input.asset_id, c.string()?),
+            "refId" => set(&mut input.ref_id, c.string()?),
+            "provider" => set(&mut input.provider, read_provider(c)?),
+            // `segments_secs`, `segments_frames` and unknown keys.
+            _ => None,
+        })?;
+        inputs.take(&input).then_some(())
+    })?;
+    Some(inputs)
+}
+
+/// A text-to-speech `provider` that passes its checks.
+fn read_provider(c: &mut Cursor<'_>) -> Option<()> {
+    let (mut name, mut voice_id, mut script) = (None, None, None);
+    let (mut stability, mut similarity_boost) = (None, None);
+    c.object(|c, key| match key {
+        "name" => set(&mut name, c.string()?),
+        "voiceId" => set(&mut voice_id, c.string()?),
+        "script" => set(&mut script, c.string()?),
+        "stability" => set(&mut stability, c.float()?),
+        "similarityBoost" => set(&mut similarity_boost, c.float()?),
+        _ => None,
+    })?;
+    let unit = |x: Option<f64>| x.is_none_or(|x| (0.0..=1.0).contains(&x));
+    let ok = name == Some("elevenlabs")
+        && voice_id.is_some()
+        && script
+            .is_some_and(|s| s.len() <= MAX_SCRIPT_CHARS || s.chars().count() <= MAX_SCRIPT_CHARS)
+        && unit(stability)
+        && unit(similarity_boost);
+    ok.then_some(())
+}
+
+/// `options` that are clean for some model: `Some(false)` when for every
+/// model, `Some(true)` when only for `react-1` (`model_mode` and `prompt`).
+fn read_options(c: &mut Cursor<'_>) -> Option<bool> {
+    let (mut sync_mode, mut temperature, mut model_mode, mut prompt) = (None, None, None, None);
+    let (mut speaker, mut occlusion) = (None, None);
+    c.object(|c, key| match key {
+        "sync_mode" => set(&mut sync_mode, c.string()?),
+        "temperature" => set(&mut temperature, c.float()?),
+        "model_mode" => set(&mut model_mode, c.string()?),
+        "prompt" => set(&mut prompt, c.string()?),
+        "active_speaker_detection" => set(&mut speaker, read_speaker_detection(c)?),
+        "occlusion_detection_enabled" => set(&mut occlusion, c.boolean()?),
+        _ => None,
+    })?;
+    let common = sync_mode.is_none_or(|m| SYNC_MODES.contains(&m))
+        && temperature.is_none_or(|t| (0.0..=1.0).contains(&t));
+    let react_only = model_mode.is_some() || prompt.is_some();
+    let react_ok = model_mode.is_none_or(|m| MODEL_MODES.contains(&m))
+        && prompt.is_none_or(|p| PROMPTS.contains(&p));
+    (common && react_ok).then_some(react_only)
+}
+
+/// `active_speaker_detection`, whose fields need only their types.
+fn read_speaker_detection(c: &mut Cursor<'_>) -> Option<()> {
+    let (mut auto_detect, mut frame_number, mut coordinates, mut boxes) = (None, None, None, None);
+    c.object(|c, key| match key {
+        "auto_detect" => set(&mut auto_detect, c.boolean()?),
+        "frame_number" => set(&mut frame_number, c.integer(true)?),
+        "coordinates" => set(&mut coordinates, c.integers(2)?),
+        "bounding_boxes" => {
+            c.array(|c| if c.null() { Some(()) } else { c.integers(4) })?;
+            set(&mut boxes, ())
+        }
+        _ => None,
+    })
+}
+
+/// One item of `segments`.
+fn read_segment<'a>(c: &mut Cursor<'a>) -> Option<Segment<'a>> {
+    let mut s = Segment::default();
+    c.object(|c, key| match key {
+        "startTime" => set(&mut s.start, c.float()?),
+        "endTime" => set(&mut s.end, c.float()?),
+        "audioInput" => {
+            let mut a = AudioInput::default();
+            c.object(|c, key| match key {
+                "refId" => set(&mut a.ref_id, c.string()?),
+                "startTime" => set(&mut a.start, c.float()?),
+                "endTime" => set(&mut a.end, c.float()?),
+                _ => None,
+            })?;
+            set(&mut s.audio, a)
+        }
+        _ => None,
+    })?;
+    Some(s)
+}
+
+/// What the payload's checks need of all its inputs.
 #[derive(Default)]
-pub(crate) struct Inputs<'a> {
+struct Inputs<'a> {
     /// Videos and images.
     visual: usize,
     /// Images alone (only `sync-3` takes one).
@@ -201,9 +490,6 @@ pub(crate) struct Inputs<'a> {
 impl<'a> Inputs<'a> {
     /// Takes one input; false when it is not clean.
     fn take(&mut self, input: &Input<'a>) -> bool {
-        if input.segments_secs.is_some() || input.segments_frames.is_some() {
-            return false;
-        }
         let media = match input.kind {
             Some(kind @ ("video" | "image")) => {
                 self.visual += 1;
@@ -246,42 +532,6 @@ impl<'a> Inputs<'a> {
     }
 }
 
-impl<'de> Deserialize<'de> for Inputs<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Inputs<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an array of inputs")
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = Inputs::default();
-                while let Some(input) = seq.next_element::<Input>()? {
-                    if !out.take(&input) {
-                        return Err(not_clean());
-                    }
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_seq(V)
-    }
-}
-
-/// The line's request id when the line draws no diagnostic of its own (the
-/// caller still checks that the id is new); `None` when unsure.
-///
-/// It takes text already checked as UTF-8 in one pass: cheaper than
-/// serde_json checking each borrowed string on its own.
-pub(crate) fn clean(line: &str) -> Option<&str> {
-    let envelope: Envelope = serde_json::from_str(line).ok()?;
-    let id = envelope.request_id?;
-    // A payload is there only when it passed `payload_clean`.
-    envelope.payload?;
-    let ok = request_id_clean(id) && envelope.endpoint? == "/v2/generate";
-    ok.then_some(id)
-}
-
 fn request_id_clean(id: &str) -> bool {
     !id.is_empty()
         && !id.chars().any(char::is_control)
@@ -290,10 +540,6 @@ fn request_id_clean(id: &str) -> bool {
 }
 
 fn payload_clean(p: &Payload) -> bool {
-    // Rare features take the full rules.
-    if p.dub_params.is_some() || p.dialogue_edit.is_some() {
-        return false;
-    }
     let Some(model) = p.model.filter(|m| MODELS.contains(m)) else {
         return false;
     };
@@ -316,7 +562,7 @@ fn payload_clean(p: &Payload) -> bool {
     if !composition {
         return false;
     }
-    if p.options.as_ref().is_some_and(|o| o.react_only && !react) {
+    if p.react_only_options == Some(true) && !react {
         return false;
     }
     let max_time = if react {
@@ -350,22 +596,93 @@ fn payload_clean(p: &Payload) -> bool {
     true
 }
 
-fn provider_clean(p: &Provider) -> bool {
-    let unit = |x: Option<f64>| x.is_none_or(|x| (0.0..=1.0).contains(&x));
-    p.name == Some("elevenlabs")
-        && p.voice_id.is_some()
-        && p.script
-            .is_some_and(|s| s.len() <= MAX_SCRIPT_CHARS || s.chars().count() <= MAX_SCRIPT_CHARS)
-        && unit(p.stability)
-        && unit(p.similarity_boost)
-}
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+    use proptest::prelude::*;
 
-fn options_clean(o: &Options, react: bool) -> bool {
-    o.sync_mode.is_none_or(|m| SYNC_MODES.contains(&m))
-        && o.temperature.is_none_or(|t| (0.0..=1.0).contains(&t))
-        && o.model_mode
-            .is_none_or(|m| react && MODEL_MODES.contains(&m))
-        && o.prompt.is_none_or(|m| react && PROMPTS.contains(&m))
+    /// A byte at a time, as the JSON grammar says it.
+    fn string_len_reference(s: &[u8]) -> Option<usize> {
+        for (i, &b) in s.iter().enumerate() {
+            match b {
+                b'"' => return Some(i),
+                b'\\' | 0..=0x1f => return None,
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Bytes that matter to a string's end, and some that only look close.
+    fn string_byte() -> impl Strategy<Value = u8> {
+        prop_oneof![
+            4 => b'a'..=b'z',
+            1 => Just(b'"'),
+            1 => Just(b'\\'),
+            1 => 0u8..=0x20,
+            1 => 0x7eu8..=0xff,
+            1 => Just(b'"' ^ 0x80),
+            1 => Just(b'\\' + 1),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn string_len_finds_what_a_byte_loop_finds(
+            bytes in proptest::collection::vec(string_byte(), 0..80),
+        ) {
+            prop_assert_eq!(string_len(&bytes), string_len_reference(&bytes));
+        }
+
+        /// A number token, valid or not, is read by the cursor exactly when
+        /// serde_json reads it as a number, to the same value.
+        #[test]
+        fn numbers_are_read_as_serde_json_reads_them(
+            text in "-?[0-9]{0,20}(\\.[0-9]{0,20})?([eE][-+]?[0-9]{0,4})?",
+        ) {
+            let mut c = Cursor::new(&text);
+            let ours = c.number().filter(|_| c.end().is_some());
+            let theirs = serde_json::from_str::<serde_json::Value>(&text);
+            match (ours, theirs) {
+                (Some((t, integer)), Ok(serde_json::Value::Number(n))) => {
+                    prop_assert_eq!(t, text.as_str());
+                    prop_assert_eq!(integer, !text.contains(['.', 'e', 'E']));
+                    let mut c = Cursor::new(&text);
+                    prop_assert_eq!(c.float(), n.as_f64().filter(|x| x.is_finite()));
+                }
+                // A number too large for an f64: read, but never a value.
+                (Some(_), Err(e)) if e.to_string().starts_with("number out of range") => {
+                    prop_assert_eq!(Cursor::new(&text).float(), None);
+                }
+                (None, Err(_)) => {}
+                (ours, theirs) => prop_assert!(false, "{text}: {ours:?} against {theirs:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn literals_and_integers() {
+        let read = |text: &str, f: fn(&mut Cursor) -> Option<()>| {
+            let mut c = Cursor::new(text);
+            f(&mut c).and_then(|()| c.end()).is_some()
+        };
+        assert!(read(" true", |c| c.boolean().map(drop)));
+        assert!(!read("tru", |c| c.boolean().map(drop)));
+        assert!(read("[1, -2]", |c| c.integers(2)));
+        assert!(!read("[1,2,3]", |c| c.integers(2)));
+        assert!(!read("[1.0,2]", |c| c.integers(2)));
+        assert!(!read("[1,]", |c| c.integers(1)));
+        assert!(read("7", |c| c.integer(true)));
+        assert!(!read("-7", |c| c.integer(true)));
+        assert!(!read("1234567890123456789", |c| c.integer(false)));
+        assert!(read("{ \"a\" : 1 , \"b\":2 }", |c| c
+            .object(|c, _| c.integer(true))));
+        assert!(!read("{\"a\":1,}", |c| c.object(|c, _| c.integer(true))));
+        assert!(!read("{\"a\" 1}", |c| c.object(|c, _| c.integer(true))));
+        assert!(!read("{\"a\\u0062\":1}", |c| c.object(|c, _| c.integer(true))));
+    }
 }
 
 #[cfg(all(test, feature = "generate"))]
@@ -378,5 +695,20 @@ mod tests {
         let text = std::str::from_utf8(&data).unwrap();
         let fast = text.lines().filter(|l| clean(l).is_some()).count();
         assert_eq!(fast, 2000);
+    }
+
+    /// Whitespace between tokens is common in hand-made files; it must not
+    /// send a line to the slow path.
+    #[test]
+    fn spaced_valid_lines_take_the_fast_path() {
+        let data = crate::generate::records(4, 500);
+        let text = std::str::from_utf8(&data).unwrap();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let spaced = serde_json::to_string_pretty(&v)
+                .unwrap()
+                .replace('\n', "\r\n\t");
+            assert!(clean(&spaced).is_some(), "{spaced}");
+        }
     }
 }

@@ -6,9 +6,10 @@
 //! rules. It keeps no line after checking it; only a compact [`IdSet`] of the
 //! request ids it has seen (about 19 to 36 bytes per record) for uniqueness.
 //!
-//! Two paths, one answer. The fast path deserializes a line straight into
-//! borrowed structs and checks their fields; it can only say "clean", and it
-//! says so for the common, valid line. Any other line goes to the full rules:
+//! Two paths, one answer. The fast path reads a line once with a small
+//! reader made for this schema (no tree, no serde) and checks each field as
+//! it reads it; it can only say "clean", and it says so for the common, valid
+//! line. Any other line goes to the full rules:
 //! parsed once by serde_json into a tree that borrows its strings from the
 //! line, every rule run on that tree, so a line gets all its diagnostics, not
 //! only the first. Tests and the fuzzer check that the two paths give the
