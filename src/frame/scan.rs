@@ -13,9 +13,10 @@
 //! positions 10.6 ms, with the prefetch 7.1 ms; line slices 13.3 ms, with it
 //! 8.2 ms. Other architectures use `memchr` per line, as before.
 //!
-//! This is the crate's one use of `unsafe`: vector loads from a `&[u8; 64]`
-//! (always 64 readable bytes) and a prefetch hint (which never faults, and
-//! is only given addresses inside the buffer).
+//! This is one of the crate's two uses of `unsafe` (the other is the
+//! validator's string scan, `validate::fast::string_len`): vector loads from
+//! a `&[u8; 64]` (always 64 readable bytes) and a prefetch hint (which never
+//! faults, and is only given addresses inside the buffer).
 
 /// How far ahead of the block being scanned the memory is asked for.
 #[cfg(target_arch = "x86_64")]
