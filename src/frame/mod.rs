@@ -683,16 +683,20 @@ impl<R: Read> Iterator for LineReader<R> {
 /// input when `each` took every frame (a byte order mark with no line after
 /// it included), else the end of the last frame handed to `each`.
 ///
-/// The frames go in chunks of 512, in turn, to [`parse_workers`] threads and
-/// to the framing thread itself; the caller's thread takes the parsed chunks
-/// back in order. On a machine of two cores that is three threads: one frames
-/// and parses every other chunk, a second parses the chunks in between, and
-/// the caller's consumes them, so parsing uses the core the caller leaves
-/// idle. Short queues (four chunks each way per thread) keep memory to a few
-/// chunks a thread beyond the framer's, yet long enough that no thread waits
-/// on another's short stall (two kept two cores 1.80 busy in `split`, four
-/// 1.87). A read error ends the run and is
-/// returned.
+/// The frames go in chunks of 512 to [`parse_workers`] threads, each to the
+/// first worker with room in its queue; when every worker is busy, the
+/// framing thread parses the chunk itself. The caller's thread takes the
+/// parsed chunks back in order. On a machine of two cores that is three
+/// threads: one reads and frames, and parses what the worker cannot keep up
+/// with, a second parses, and the caller's consumes, so parsing uses the
+/// core the caller leaves idle. Handing chunks out in turn instead (every
+/// other chunk to the framing thread, as this did until 2026-11-29) left
+/// the framing thread, which also reads, with the most work: `validate` of
+/// 1 GiB kept 1.70 to 1.85 cores busy, and 1.90 to 1.94 this way. Short
+/// queues (four chunks to each worker and back, eight a thread in order to
+/// the caller) keep memory to a few chunks a thread, yet long enough that
+/// no thread waits on another's short stall. A read error ends the run and
+/// is returned.
 ///
 /// ```
 /// use syncbatch::frame::{for_each_parsed, Framer};
@@ -739,6 +743,26 @@ pub fn parse_workers() -> usize {
         .clamp(1, 7)
 }
 
+/// Offers `item` to each queue in turn, from `first` on: the index of the
+/// one that took it, or the item back when every queue is full; `None` when
+/// a queue's receiver is gone.
+fn offer<C>(
+    queues: &[std::sync::mpsc::SyncSender<C>],
+    first: usize,
+    mut item: C,
+) -> Option<Result<usize, C>> {
+    use std::sync::mpsc::TrySendError;
+    for i in 0..queues.len() {
+        let k = (first + i) % queues.len();
+        match queues[k].try_send(item) {
+            Ok(()) => return Some(Ok(k)),
+            Err(TrySendError::Full(back)) => item = back,
+            Err(TrySendError::Disconnected(_)) => return None,
+        }
+    }
+    Some(Err(item))
+}
+
 /// [`for_each_parsed`] with `workers` parsing threads (at least 1; give it
 /// [`parse_workers`] to suit the machine), showing `each` also the parsed
 /// frames after the current one in its chunk (up to 511 of them, none past a
@@ -760,8 +784,13 @@ where
     use std::sync::atomic::Ordering;
     use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
     const CHUNK: usize = 512;
-    type Parsed<T> = io::Result<Vec<(Frame, T)>>;
-    type Raw = io::Result<Vec<Frame>>;
+    /// What the framing thread hands the caller for each chunk, in order:
+    /// the chunk parsed on the framing thread, or word that worker `k` has
+    /// it (each worker returns its chunks in the order it took them).
+    enum Handoff<T> {
+        Parsed(io::Result<Vec<(Frame, T)>>),
+        AtWorker(usize),
+    }
     let parse_all = |frames: Vec<Frame>| -> Vec<(Frame, T)> {
         frames
             .into_iter()
@@ -772,26 +801,23 @@ where
             .collect()
     };
     let parse_all = &parse_all;
-    // Chunk n is parsed in slot n % slots: slot 0 is the framing thread,
-    // slot k > 0 the k-th worker. Each slot hands its chunks back in its own
-    // queue, so the caller finds chunk n at the head of queue n % slots.
-    let slots = workers.max(1) + 1;
-    let (parsed_tx, parsed_rx): (Vec<_>, Vec<Receiver<Parsed<T>>>) =
-        (0..slots).map(|_| sync_channel(4)).unzip();
+    let workers = workers.max(1);
+    let (to_caller, handoffs) = sync_channel::<Handoff<T>>(8 * (workers + 1));
     // Where the framer stood at the end of the input, set before the last
-    // chunk is sent (the channel orders it before the caller's read).
+    // chunk is handed on (the channels order it before the caller's read).
     let input_end = std::sync::atomic::AtomicU64::new(0);
     let input_end = &input_end;
     std::thread::scope(|scope| {
-        let mut parsed_tx = parsed_tx.into_iter();
-        let own = parsed_tx.next().expect("slot 0 exists");
-        let mut raw_tx: Vec<SyncSender<Raw>> = Vec::with_capacity(slots - 1);
-        for tx in parsed_tx {
-            let (to_worker, from_framer) = sync_channel::<Raw>(4);
-            raw_tx.push(to_worker);
+        let mut to_workers: Vec<SyncSender<Vec<Frame>>> = Vec::with_capacity(workers);
+        let mut from_workers: Vec<Receiver<Vec<(Frame, T)>>> = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (to_worker, chunks) = sync_channel::<Vec<Frame>>(4);
+            let (done, from_worker) = sync_channel::<Vec<(Frame, T)>>(4);
+            to_workers.push(to_worker);
+            from_workers.push(from_worker);
             scope.spawn(move || {
-                for frames in from_framer {
-                    if tx.send(frames.map(parse_all)).is_err() {
+                for frames in chunks {
+                    if done.send(parse_all(frames)).is_err() {
                         return;
                     }
                 }
@@ -799,8 +825,8 @@ where
         }
         scope.spawn(move || {
             let mut lines = LineReader::with_framer(reader, framer);
-            for n in 0usize.. {
-                let slot = n % slots;
+            let mut next_worker = 0;
+            loop {
                 let mut chunk = Vec::with_capacity(CHUNK);
                 let mut end = false;
                 while chunk.len() < CHUNK {
@@ -812,46 +838,44 @@ where
                             break;
                         }
                         Err(e) => {
-                            // The error goes where the caller waits next;
-                            // if the caller is gone, no one needs it.
-                            if slot == 0 {
-                                let _ = own.send(Err(e));
-                            } else {
-                                let _ = raw_tx[slot - 1].send(Err(e));
-                            }
+                            // If the caller is gone, no one needs the error.
+                            let _ = to_caller.send(Handoff::Parsed(Err(e)));
                             return;
                         }
                     }
                 }
-                // The last chunk is short (maybe empty): it tells the end.
-                let sent = match slot {
-                    0 => own.send(Ok(parse_all(chunk))).is_ok(),
-                    k => raw_tx[k - 1].send(Ok(chunk)).is_ok(),
+                // The first worker with room takes the chunk; when every
+                // worker is busy, this thread parses it. So the framing
+                // thread, which also reads and frames, parses only what the
+                // workers cannot keep up with, and no core waits while
+                // another has a backlog.
+                let handoff = match offer(&to_workers, next_worker, chunk) {
+                    Some(Ok(k)) => {
+                        next_worker = k + 1;
+                        Handoff::AtWorker(k)
+                    }
+                    Some(Err(chunk)) => Handoff::Parsed(Ok(parse_all(chunk))),
+                    None => return,
                 };
-                if !sent || end {
+                // The last chunk is short (maybe empty): it tells the end.
+                if to_caller.send(handoff).is_err() || end {
                     return;
                 }
             }
         });
         let mut position = 0;
         let mut result = Ok(());
-        'chunks: for n in 0usize.. {
-            match parsed_rx[n % slots].recv() {
-                Ok(Ok(chunk)) => {
-                    let last = chunk.len() < CHUNK;
-                    let mut items = chunk.into_iter();
-                    while let Some((frame, parsed)) = items.next() {
-                        position = frame.end();
-                        if !each(frame, parsed, items.as_slice()) {
-                            break 'chunks;
-                        }
-                    }
-                    if last {
-                        position = position.max(input_end.load(Ordering::Relaxed));
+        'chunks: loop {
+            let chunk = match handoffs.recv() {
+                Ok(Handoff::Parsed(Ok(chunk))) => chunk,
+                Ok(Handoff::AtWorker(k)) => match from_workers[k].recv() {
+                    Ok(chunk) => chunk,
+                    Err(_) => {
+                        result = Err(io::Error::other("a parsing thread stopped"));
                         break;
                     }
-                }
-                Ok(Err(e)) => {
+                },
+                Ok(Handoff::Parsed(Err(e))) => {
                     result = Err(e);
                     break;
                 }
@@ -859,10 +883,23 @@ where
                     result = Err(io::Error::other("the framing thread stopped"));
                     break;
                 }
+            };
+            let last = chunk.len() < CHUNK;
+            let mut items = chunk.into_iter();
+            while let Some((frame, parsed)) = items.next() {
+                position = frame.end();
+                if !each(frame, parsed, items.as_slice()) {
+                    break 'chunks;
+                }
+            }
+            if last {
+                position = position.max(input_end.load(Ordering::Relaxed));
+                break;
             }
         }
         // Dropping the queues stops the other threads wherever they are.
-        drop(parsed_rx);
+        drop(handoffs);
+        drop(from_workers);
         result.map(|()| position)
     })
 }
@@ -1094,6 +1131,47 @@ mod tests {
         // A byte order mark alone makes no frame, but it was read.
         let end = for_each_parsed(&b"\xEF\xBB\xBF"[..], Framer::new(), |_| (), |_, _| true);
         assert_eq!(end.unwrap(), 3);
+    }
+
+    /// Chunks go to a worker with room, else the framing thread parses
+    /// them, whichever chunk it is. Every odd chunk is slow here: handed out
+    /// in turn, as before, they would all land on the same threads; handed
+    /// to whoever has room, every thread parses some of them. The chunks
+    /// finish out of order, and the caller still sees them in order.
+    #[test]
+    fn busy_workers_leave_chunks_to_the_framing_thread_in_order() {
+        let input: String = (0..24_000).map(|i| format!("{i}\n")).collect();
+        for workers in [1, 3] {
+            let caller = std::thread::current().id();
+            let mut slow_chunk_threads = std::collections::HashSet::new();
+            let mut next = 1;
+            let end = for_each_parsed_with(
+                workers,
+                input.as_bytes(),
+                Framer::new(),
+                |f: &Frame| {
+                    let slow = ((f.number() - 1) / 512) % 2 == 1;
+                    if slow {
+                        std::thread::sleep(std::time::Duration::from_micros(20));
+                    }
+                    (f.number(), slow, std::thread::current().id())
+                },
+                |frame, (n, slow, thread), _| {
+                    assert_eq!((frame.number(), n), (next, next));
+                    next += 1;
+                    if slow {
+                        slow_chunk_threads.insert(thread);
+                    }
+                    true
+                },
+            )
+            .unwrap();
+            assert_eq!(next, 24_001);
+            assert_eq!(end, input.len() as u64);
+            assert!(!slow_chunk_threads.contains(&caller));
+            // The framing thread and every worker.
+            assert_eq!(slow_chunk_threads.len(), workers + 1, "{workers} workers");
+        }
     }
 
     #[test]
