@@ -26,92 +26,13 @@ use super::rules::{
     output_file_name_ok, url_scheme, BATCH_MAX_SECONDS, MAX_SCRIPT_CHARS, MODELS, MODEL_MODES,
     PROMPTS, REACT_MAX_SECONDS, SYNC_MODES,
 };
+use super::simd::string_len;
 
 /// Where the reader stands in one line. Every method returns `None` when the
 /// line is not what the fast path takes, and the whole check gives up.
 struct Cursor<'a> {
     text: &'a str,
     pos: usize,
-}
-
-/// Eight copies of a byte, one per byte of a word.
-const fn splat(b: u8) -> u64 {
-    0x0101_0101_0101_0101 * b as u64
-}
-
-/// The length of the string body at the start of `s`, up to its closing
-/// quote; `None` when an escape or a control character (which JSON forbids
-/// raw) comes first, or the quote never does.
-///
-/// On x86-64 it looks at sixteen bytes a step with SSE2 (part of every
-/// x86-64, so there is nothing to detect): one compare each for `\"`, `\\`
-/// and "at most 0x1f", a mask, its lowest bit. The string scan was the
-/// largest part of this reader's cost with [`string_len_swar`], which does
-/// the same eight bytes a step in plain integers; by callgrind's count on
-/// 20,000 lines, the fast path went from 108.4 M to 92.3 M instructions.
-/// Elsewhere the SWAR version runs; the tests hold both to a byte loop.
-#[inline]
-fn string_len(s: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::*;
-        let mut chunks = s.chunks_exact(16);
-        for (n, chunk) in (&mut chunks).enumerate() {
-            // SAFETY: SSE2 is part of every x86-64; the 16-byte load reads
-            // the chunk, which holds 16 bytes, and `loadu` takes any
-            // alignment.
-            let mask = unsafe {
-                let x = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
-                let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
-                let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
-                let low = _mm_set1_epi8(0x1f);
-                let control = _mm_cmpeq_epi8(_mm_max_epu8(x, low), low);
-                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
-            };
-            if mask != 0 {
-                let at = mask.trailing_zeros() as usize;
-                return (chunk[at] == b'"').then_some(n * 16 + at);
-            }
-        }
-        let tail = s.len() - chunks.remainder().len();
-        string_len_swar(chunks.remainder()).map(|len| tail + len)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    string_len_swar(s)
-}
-
-/// [`string_len`] in plain integers, eight bytes a step (SWAR): each of
-/// "is `\"`", "is `\\`" and "is below 0x20" sets the top bit of a byte where
-/// it holds, and the lowest such bit marks exactly the first byte that
-/// matches (a borrow only moves upward, from a matching byte).
-#[inline]
-fn string_len_swar(s: &[u8]) -> Option<usize> {
-    const LO: u64 = splat(0x01);
-    const HI: u64 = splat(0x80);
-    let mut chunks = s.chunks_exact(8);
-    for (n, chunk) in (&mut chunks).enumerate() {
-        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let quote = x ^ splat(b'"');
-        let backslash = x ^ splat(b'\\');
-        let hits = ((quote.wrapping_sub(LO) & !quote)
-            | (backslash.wrapping_sub(LO) & !backslash)
-            | (x.wrapping_sub(splat(0x20)) & !x))
-            & HI;
-        if hits != 0 {
-            let at = (hits.trailing_zeros() / 8) as usize;
-            return (chunk[at] == b'"').then_some(n * 8 + at);
-        }
-    }
-    let tail = s.len() - chunks.remainder().len();
-    for (at, &b) in chunks.remainder().iter().enumerate() {
-        if b == b'"' {
-            return Some(tail + at);
-        }
-        if b == b'\\' || b < 0x20 {
-            return None;
-        }
-    }
-    None
 }
 
 /// Puts `value` in an empty `slot`; `None` when the key came twice.
@@ -638,42 +559,8 @@ mod reader_tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A byte at a time, as the JSON grammar says it.
-    fn string_len_reference(s: &[u8]) -> Option<usize> {
-        for (i, &b) in s.iter().enumerate() {
-            match b {
-                b'"' => return Some(i),
-                b'\\' | 0..=0x1f => return None,
-                _ => {}
-            }
-        }
-        None
-    }
-
-    /// Bytes that matter to a string's end, and some that only look close.
-    fn string_byte() -> impl Strategy<Value = u8> {
-        prop_oneof![
-            4 => b'a'..=b'z',
-            1 => Just(b'"'),
-            1 => Just(b'\\'),
-            1 => 0u8..=0x20,
-            1 => 0x7eu8..=0xff,
-            1 => Just(b'"' ^ 0x80),
-            1 => Just(b'\\' + 1),
-        ]
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
-
-        #[test]
-        fn string_len_finds_what_a_byte_loop_finds(
-            bytes in proptest::collection::vec(string_byte(), 0..80),
-        ) {
-            let expected = string_len_reference(&bytes);
-            prop_assert_eq!(string_len(&bytes), expected);
-            prop_assert_eq!(string_len_swar(&bytes), expected);
-        }
 
         /// A number token, valid or not, is read by the cursor exactly when
         /// serde_json reads it as a number, to the same value.

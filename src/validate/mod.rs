@@ -32,6 +32,7 @@ mod fast;
 pub(crate) mod json;
 pub mod report;
 mod rules;
+mod simd;
 
 use std::fmt;
 use std::io::{self, Read};

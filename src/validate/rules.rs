@@ -1008,10 +1008,7 @@ pub(crate) fn url_scheme(url: &str) -> Option<bool> {
     // The usual authority is a host name alone: one tight pass finds where
     // it ends, and only an authority with a port, user or odd byte takes the
     // pass below.
-    let host_end = rest
-        .iter()
-        .position(|&b| AUTHORITY[usize::from(b)] != HOST)
-        .unwrap_or(rest.len());
+    let host_end = super::simd::host_len(rest);
     if rest
         .get(host_end)
         .is_none_or(|&b| AUTHORITY[usize::from(b)] == END)
@@ -1077,16 +1074,21 @@ static AUTHORITY: [u8; 256] = {
 };
 
 /// Whether every byte is printable ASCII (`!` to `~`): 32 bytes at a time,
-/// with no early exit, so that it compiles to vector code.
+/// with no early exit, so that it compiles to vector code. The last 32
+/// bytes are checked again as one block in place of a byte loop over the
+/// remainder (which cost a fifth of `url_scheme` on the usual URL).
 fn printable_ascii(bytes: &[u8]) -> bool {
     // A byte is printable when it is at most 0x5D after subtracting 0x21.
     let worst = |chunk: &[u8]| chunk.iter().fold(0u8, |m, &b| m.max(b.wrapping_sub(0x21)));
-    let mut chunks = bytes.chunks_exact(32);
+    let Some(last) = bytes.len().checked_sub(32) else {
+        return worst(bytes) <= 0x5D;
+    };
     let mut max = 0u8;
-    for chunk in &mut chunks {
+    for chunk in bytes.chunks_exact(32) {
         max = max.max(worst(chunk));
     }
-    max.max(worst(chunks.remainder())) <= 0x5D
+    let tail: &[u8; 32] = bytes[last..].try_into().expect("32 bytes");
+    max.max(worst(tail)) <= 0x5D
 }
 
 /// [`url_scheme`] for any text: the rule as first written, kept for the
@@ -1215,7 +1217,7 @@ mod tests {
         #[test]
         fn fast_urls_agree_with_the_general_rule(
             scheme in proptest::sample::select(vec!["https://", "http://", "HTTPS://", "hTtP://", "ftp://", "https:/", ""]),
-            rest in "[a-z0-9.\\-_@:/?#\\[\\] \t\u{7f}é%!~A-Z]{0,24}",
+            rest in "[a-z0-9.\\-]{0,30}[a-z0-9.\\-_@:/?#\\[\\] \t\u{7f}é%!~A-Z]{0,24}[a-z.]{0,10}[a-z0-9.\\-_@:/?#\\[\\] \t\u{7f}é%!~A-Z]{0,24}",
         ) {
             let url = format!("{scheme}{rest}");
             proptest::prop_assert_eq!(url_scheme(&url), url_scheme_general(&url), "{:?}", url);
