@@ -13,10 +13,13 @@
 #   scripts/bench-split.sh [SIZE_BYTES] [WORKDIR]
 #
 # Every run writes into a new directory, and all outputs are removed only at
-# the end: on ext4, creating files soon after thousands were deleted nearby
-# is slow (the allocator skips recently freed inodes), and that would charge
-# syncbatch's 5,056 files for an earlier run's cleanup. For the same reason,
-# leave a few minutes between two invocations on the same WORKDIR.
+# the end: on ext4 without a journal, each create skips the free inodes of
+# its group deleted in the last 60 s, or 360 s while their inode table block
+# is dirty, which new creates in the same block make it again. Right after a
+# cleanup that scan made every create slow (`strace -c`: 318 us a create
+# after a large cleanup, 16 us on a quiet disk; in `perf`, 20% of a split's
+# CPU). So the cleanup notes its time in WORKDIR/.cleaned, and an
+# invocation started within 370 s of it waits first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1073741824}
@@ -32,8 +35,21 @@ if [ ! -s "$input" ] || [ "$(stat -c %s "$input")" -lt "$size" ]; then
 fi
 records=$(wc -l < "$input")
 outputs=()
-cleanup() { rm -rf "${outputs[@]}" "$work/time.txt" "$work/stderr.txt"; }
+cleanup() {
+  rm -f "$work/time.txt" "$work/stderr.txt"
+  if [ "${#outputs[@]}" -gt 0 ]; then
+    rm -rf "${outputs[@]}"
+    date +%s > "$work/.cleaned"
+  fi
+}
 trap cleanup EXIT
+if [ -s "$work/.cleaned" ]; then
+  wait_s=$(( $(cat "$work/.cleaned") + 370 - $(date +%s) ))
+  if [ "$wait_s" -gt 0 ]; then
+    echo "waiting ${wait_s} s: an earlier invocation deleted its outputs here just now" >&2
+    sleep "$wait_s"
+  fi
+fi
 
 measure() { # name, command...: prints "wall_seconds peak_rss_kib"
   local name=$1; shift
