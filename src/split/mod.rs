@@ -101,27 +101,14 @@ impl Record {
         }
     }
 
-    /// A record whose id is `bytes[start..start + len]`, when that is valid
-    /// UTF-8 (else it is kept as `id`).
-    fn with_span(bytes: Bytes, start: u32, len: u32, id: &str) -> Record {
-        let range = start as usize..start as usize + len as usize;
-        if bytes.get(range) == Some(id.as_bytes()) {
-            Record {
-                bytes,
-                id: RecordId::Span(start, len),
-            }
-        } else {
-            Record::new(bytes, id)
-        }
-    }
-
     /// Its request id.
     pub fn request_id(&self) -> &str {
         match &self.id {
             RecordId::Owned(id) => id,
             RecordId::Span(start, len) => {
                 let range = *start as usize..*start as usize + *len as usize;
-                // `with_span` checked that these bytes are the id's text.
+                // A span is only ever where `precheck` found the id, in
+                // these bytes, as valid UTF-8.
                 std::str::from_utf8(&self.bytes[range]).unwrap_or_default()
             }
         }
@@ -547,7 +534,11 @@ impl<S: Sink> Splitter<S> {
         if let Some(input) = self.inputs.last_mut() {
             input.bytes = frame.end();
         }
-        if matches!(&frame, Frame::Line(l) if l.is_blank()) {
+        // A clean line is a JSON object, never blank: its bytes need not be
+        // read here (the threads that framed and checked it have them in
+        // their caches, not this one).
+        let clean = matches!(pre, Some(Precheck::Clean { .. }));
+        if !clean && matches!(&frame, Frame::Line(l) if l.is_blank()) {
             self.blank += 1;
             return Ok(&self.diagnostics);
         }
@@ -587,11 +578,20 @@ impl<S: Sink> Splitter<S> {
                 self.diagnostics.clear();
                 let number = line.number();
                 // The line is taken, not cloned: no reference count to share
-                // with the thread that framed it.
-                let id = self.validator.request_id();
+                // with the thread that framed it. A clean line's id is where
+                // the precheck found it, as valid UTF-8.
                 let record = match clean_span {
-                    Some((start, len)) => Record::with_span(line.into_bytes(), start, len, id),
-                    None => Record::new(line.into_bytes(), id),
+                    Some((start, len)) => Record {
+                        bytes: line.into_bytes(),
+                        id: RecordId::Span(start, len),
+                    },
+                    None => {
+                        let id = self.validator.request_id(line.bytes()).into();
+                        Record {
+                            bytes: line.into_bytes(),
+                            id: RecordId::Owned(id),
+                        }
+                    }
                 };
                 let size = record.bytes.len() as u64 + 1;
                 let was_dead = self.planner.is_dead();

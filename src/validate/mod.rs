@@ -275,8 +275,12 @@ pub struct Validator {
     inputs: Vec<(u64, String)>,
     line_base: u64,
     last_line: u64,
-    /// The request id of the last valid line.
+    /// The request id of the last valid line: in `last_id`, or, for a line
+    /// the fast path took, at these bytes of it (not copied out: the
+    /// caller's thread then never reads a clean line's bytes, which the
+    /// threads that framed and checked it have in their caches, not this).
     last_id: String,
+    last_id_at: Option<(u32, u32)>,
     findings: Vec<rules::Finding>,
 }
 
@@ -319,6 +323,7 @@ impl Validator {
             line_base: 0,
             last_line: 0,
             last_id: String::new(),
+            last_id_at: None,
             findings: Vec::new(),
         }
     }
@@ -528,10 +533,16 @@ impl Validator {
             }),
         ) = (self.fast_path, pre)
         {
-            // Checked on another thread: valid UTF-8, clean but for uniqueness.
+            // Checked on another thread: valid UTF-8, clean but for
+            // uniqueness. The line's bytes are read again only for a
+            // duplicate's diagnostic.
+            let Some(first) = self.ids.insert_hash(id_hash, self.line_base + number) else {
+                self.last_id_at = Some((id_start, id_len));
+                return Verdict::Valid;
+            };
             let id = std::str::from_utf8(&line[id_start as usize..(id_start + id_len) as usize])
                 .expect("a precheck keeps char boundaries");
-            return self.clean_line(line, id, id_hash, (number, offset), out);
+            return self.duplicate_line(line, id, first, (number, offset), out);
         }
         let text = match std::str::from_utf8(line) {
             Ok(text) => text,
@@ -592,6 +603,7 @@ impl Validator {
         if verdict == Verdict::Valid {
             // A valid line has a string id.
             id_text.unwrap_or_default().clone_into(&mut self.last_id);
+            self.last_id_at = None;
         }
         verdict
     }
@@ -610,13 +622,38 @@ impl Validator {
             }));
     }
 
-    /// The request id of the last line [`Validator::check`] found valid.
-    pub fn request_id(&self) -> &str {
-        &self.last_id
+    /// The request id of the last line [`Validator::check`] found valid,
+    /// given that line's bytes as checked. `O(1)`: the id of a line the fast
+    /// path took on another thread ([`Validator::check_prechecked`]) is
+    /// not copied out of it, but found in `line` here.
+    ///
+    /// ```
+    /// use syncbatch::frame::{Frame, Framer};
+    /// use syncbatch::validate::{precheck, Precheck, Validator, Verdict};
+    ///
+    /// let line = br#"{"request_id":"r-1","endpoint":"/v2/generate","payload":{"model":"lipsync-2","input":[{"type":"video","url":"https://x.test/v.mp4"},{"type":"audio","url":"https://x.test/a.wav"}]}}"#;
+    /// let mut buf = bytes::BytesMut::from(&[&line[..], b"\n"].concat()[..]);
+    /// let frame = Framer::new().decode(&mut buf).unwrap();
+    /// let mut validator = Validator::new(Default::default());
+    /// let pre = precheck(&frame);
+    /// assert!(matches!(pre, Precheck::Clean { .. }));
+    /// let verdict = validator.check_prechecked(&frame, pre, &mut Vec::new());
+    /// assert_eq!(verdict, Verdict::Valid);
+    /// let Frame::Line(line) = &frame else { unreachable!() };
+    /// assert_eq!(validator.request_id(line.bytes()), "r-1");
+    /// ```
+    pub fn request_id<'a>(&'a self, line: &'a [u8]) -> &'a str {
+        match self.last_id_at {
+            Some((start, len)) => line
+                .get(start as usize..(start + len) as usize)
+                .and_then(|id| std::str::from_utf8(id).ok())
+                .unwrap_or_default(),
+            None => &self.last_id,
+        }
     }
 
-    /// A line the fast path found clean but for uniqueness, which is checked
-    /// here for both paths: valid, or a `duplicate_request_id`.
+    /// A line the fast path found clean, on this thread, but for uniqueness,
+    /// which is checked here: valid, or a `duplicate_request_id`.
     fn clean_line(
         &mut self,
         line: &[u8],
@@ -627,8 +664,21 @@ impl Validator {
     ) -> Verdict {
         let Some(first) = self.ids.insert_hash(hash, self.line_base + number) else {
             id.clone_into(&mut self.last_id);
+            self.last_id_at = None;
             return Verdict::Valid;
         };
+        self.duplicate_line(line, id, first, (number, offset), out)
+    }
+
+    /// A clean line whose id was first used at global line `first`.
+    fn duplicate_line(
+        &mut self,
+        line: &[u8],
+        id: &str,
+        first: u64,
+        (number, offset): (u64, u64),
+        out: &mut Vec<Diagnostic>,
+    ) -> Verdict {
         let text = std::str::from_utf8(line).expect("a clean line is UTF-8");
         let f = self.duplicate_id(text, id, first);
         out.push(Diagnostic {
