@@ -101,6 +101,15 @@ fn split_ok(name: &str, input: &[u8], extra: &[&str]) -> (PathBuf, Vec<usize>) {
         .map(|b| b["records"].as_u64().unwrap())
         .collect();
     assert_eq!(listed, counts.iter().map(|&c| c as u64).collect::<Vec<_>>());
+    // Each file's hash, as `sha2` computes it from the file on disk.
+    for (b, entry) in batches.iter().zip(manifest["batches"].as_array().unwrap()) {
+        use sha2::Digest;
+        let want: String = sha2::Sha256::digest(fs::read(b).unwrap())
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect();
+        assert_eq!(entry["sha256"], want.as_str(), "{}", b.display());
+    }
     assert_eq!(
         manifest["records"].as_u64().unwrap() as usize,
         counts.iter().sum::<usize>()
@@ -135,6 +144,19 @@ fn exact_record_counts() {
         let (_, counts) = split_ok(&format!("n{n}"), &generated(n, n as u64), &[]);
         assert_eq!(counts, want, "{n} records");
     }
+}
+
+/// Enough batches for the writer's groups of sixteen files hashed side by
+/// side (and a short group at the end), of slightly different lengths:
+/// `split_ok` checks every hash in the manifest against the file's.
+#[test]
+fn manifest_hashes_match_the_files_in_groups_and_alone() {
+    let (_, counts) = split_ok(
+        "hash-groups",
+        &generated(750, 12),
+        &["--max-records", "20", "--min-records", "1"],
+    );
+    assert_eq!(counts.len(), 38);
 }
 
 #[test]

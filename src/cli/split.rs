@@ -235,7 +235,7 @@ fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
                     return false;
                 }
             }
-            if splitter.records_seen() % 1024 == 0 {
+            if splitter.records_seen().is_multiple_of(1024) {
                 bar.set_position(position);
                 bar.set_message(format!("{name} {} records", splitter.records_seen()));
             }

@@ -33,6 +33,7 @@
 pub mod plan;
 
 mod dir;
+pub mod hash;
 
 use std::collections::VecDeque;
 use std::fmt;
