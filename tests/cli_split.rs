@@ -591,6 +591,53 @@ fn what_a_killed_split_set_aside_is_named_and_cleared_by_force() {
     assert_eq!(names, ["batch-00001.jsonl", "manifest.json"]);
 }
 
+/// A new output directory is staged beside it, hidden, and renamed into
+/// place whole; what killed splits into the same directory left beside it
+/// goes, what a running one stages is left alone.
+#[test]
+fn a_new_output_directory_appears_whole_and_dead_staging_beside_it_goes() {
+    let dir = scratch("beside");
+    let file = dir.join("in.jsonl");
+    fs::write(&file, generated(40, 17)).unwrap();
+    let out = dir.join("out");
+    // No process has this id: it is above Linux's largest (2^22). This test
+    // is running, so its own id is a live split's.
+    let dead = dir.join(".out.syncbatch-staging-4294967");
+    let live = dir.join(format!(".out.syncbatch-staging-{}", std::process::id()));
+    let other = dir.join(".other.syncbatch-staging-4294967");
+    for d in [&dead, &live, &other] {
+        fs::create_dir_all(d).unwrap();
+        fs::write(d.join("batch-00001.jsonl"), "half a batch").unwrap();
+    }
+    let o = run(&[
+        "split",
+        "--out",
+        out.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let live_name = live.file_name().unwrap().to_string_lossy().into_owned();
+    let mut want = vec![
+        ".other.syncbatch-staging-4294967".to_owned(),
+        live_name,
+        "in.jsonl".into(),
+        "out".into(),
+    ];
+    want.sort();
+    assert_eq!(names, want);
+    let mut outputs: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    outputs.sort();
+    assert_eq!(outputs, ["batch-00001.jsonl", "manifest.json"]);
+}
+
 /// `-`, or no INPUT at all, reads standard input (the contract's rule for
 /// every subcommand); the manifest names it `<stdin>`.
 #[test]
@@ -773,10 +820,19 @@ fn split_then_sigint(
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&records(g, 3000)).unwrap();
-    let staging = out.join(format!(".syncbatch-staging-{}", child.id()));
+    // The output directory does not exist: the split stages beside it, and
+    // the directory appears only when the split is whole.
+    let staging = out
+        .parent()
+        .unwrap()
+        .join(format!(".out.syncbatch-staging-{}", child.id()));
     wait_for("a batch written aside", || {
         fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some())
     });
+    assert!(
+        !out.exists(),
+        "the output directory appeared before the end"
+    );
     let killed = Command::new("sh")
         .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
@@ -812,6 +868,17 @@ fn ctrl_c_stops_the_split_and_leaves_nothing_behind() {
         "the output directory it made is left: {:?}",
         fs::read_dir(&out).map(|d| d.count())
     );
+    nothing_staged_beside(&out);
+}
+
+/// No staging directory is left beside `out`.
+fn nothing_staged_beside(out: &Path) {
+    let left: Vec<String> = fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("syncbatch-staging"))
+        .collect();
+    assert!(left.is_empty(), "staging left beside the output: {left:?}");
 }
 
 #[test]
@@ -830,6 +897,7 @@ fn ctrl_c_while_the_input_is_silent_still_stops_and_cleans_up() {
         "left behind: {:?}",
         fs::read_dir(&out).map(|d| d.count())
     );
+    nothing_staged_beside(&out);
 }
 
 /// A file name that is not UTF-8 (legal on Unix) is read like any other,

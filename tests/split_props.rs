@@ -291,8 +291,84 @@ fn an_impossible_split_holds_no_records() {
 /// file name, leaving nothing under a final name.
 #[test]
 fn a_dir_sink_moves_batches_to_the_manifests_names() {
+    let commit_as = |dir: &std::path::Path, names: [&str; 2]| commit_with(dir, names, |_| {});
+    let root = std::env::temp_dir().join(format!("syncbatch-dirsink-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    // Absent (staged beside it, renamed whole), and empty (staged inside,
+    // each file moved).
+    let widened = root.join("widened");
+    let existing = root.join("widened-existing");
+    std::fs::create_dir_all(&existing).unwrap();
+    for dir in [&widened, &existing] {
+        commit_as(dir, ["b-000001.jsonl", "b-000002.jsonl"]).unwrap();
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["b-000001.jsonl", "b-000002.jsonl", "manifest.json"]);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("b-000002.jsonl")).unwrap(),
+            "{\"request_id\":\"r1\"}\n"
+        );
+    }
+    for absent in [false, true] {
+        let escaping = root.join(format!("escaping-{absent}"));
+        if !absent {
+            std::fs::create_dir_all(&escaping).unwrap();
+        }
+        let err = commit_as(&escaping, ["b-00001.jsonl", "../b-00002.jsonl"]).unwrap_err();
+        assert!(err.to_string().contains("not a plain file name"), "{err}");
+        assert!(!root.join("b-00002.jsonl").exists());
+        assert!(!escaping.exists() || std::fs::read_dir(&escaping).unwrap().next().is_none());
+    }
+    // Nothing staged is left beside or inside.
+    let mut left: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["escaping-false", "widened", "widened-existing"]);
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// An output directory that did not exist, but that something else made and
+/// put a file in while the split ran: the commit fails, names it, and
+/// leaves it as it was, with nothing staged left beside it.
+#[test]
+fn a_dir_sink_never_merges_into_a_directory_that_appeared_meanwhile() {
+    let root = std::env::temp_dir().join(format!("syncbatch-appeared-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let out = root.join("out");
+    let err = commit_with(&out, ["b-00001.jsonl", "b-00002.jsonl"], |out| {
+        std::fs::create_dir_all(out).unwrap();
+        std::fs::write(out.join("theirs.txt"), "keep").unwrap();
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("cannot move into place"), "{err}");
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["theirs.txt"]);
+    assert_eq!(
+        std::fs::read_dir(&root).unwrap().count(),
+        1,
+        "staging left beside"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// Two one-record batches through a [`DirSink`] on `dir`, committed with a
+/// manifest naming them `names`; `before_commit` runs just before the
+/// commit. A failed commit is aborted.
+fn commit_with(
+    dir: &std::path::Path,
+    names: [&str; 2],
+    before_commit: impl FnOnce(&std::path::Path),
+) -> std::io::Result<()> {
     use syncbatch::split::{BatchInfo, DirSink, Manifest, ManifestLimits, Record, Sink};
-    let commit_as = |dir: &std::path::Path, names: [&str; 2]| {
+    {
         let mut sink = DirSink::create(dir, "b", false).unwrap();
         let mut batches = Vec::new();
         for (i, name) in names.iter().enumerate() {
@@ -325,32 +401,13 @@ fn a_dir_sink_moves_batches_to_the_manifests_names() {
             dropped_blank_lines: 0,
             rejected: 0,
         };
+        before_commit(dir);
         let done = sink.commit(&manifest);
         if done.is_err() {
             sink.abort();
         }
         done
-    };
-    let root = std::env::temp_dir().join(format!("syncbatch-dirsink-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let widened = root.join("widened");
-    commit_as(&widened, ["b-000001.jsonl", "b-000002.jsonl"]).unwrap();
-    let mut files: Vec<String> = std::fs::read_dir(&widened)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    files.sort();
-    assert_eq!(files, ["b-000001.jsonl", "b-000002.jsonl", "manifest.json"]);
-    assert_eq!(
-        std::fs::read_to_string(widened.join("b-000002.jsonl")).unwrap(),
-        "{\"request_id\":\"r1\"}\n"
-    );
-    let escaping = root.join("escaping");
-    let err = commit_as(&escaping, ["b-00001.jsonl", "../b-00002.jsonl"]).unwrap_err();
-    assert!(err.to_string().contains("not a plain file name"), "{err}");
-    assert!(!root.join("b-00002.jsonl").exists());
-    assert!(!escaping.exists() || std::fs::read_dir(&escaping).unwrap().next().is_none());
-    std::fs::remove_dir_all(&root).unwrap();
+    }
 }
 
 /// Lines of one generated input: 0 an enveloped record, 1 a bare Generate

@@ -29,11 +29,16 @@ type Writer = (SyncSender<Job>, JoinHandle<io::Result<Vec<String>>>);
 
 /// Writes batches into a directory.
 ///
-/// Everything goes first to a hidden staging directory inside the output
-/// directory (same file system, so the final `rename` is atomic). Batch files
-/// are hashed and written by a background thread while the caller validates
-/// the next records. [`Sink::commit`] moves the files into place, the
-/// manifest last; [`Sink::abort`], or dropping the sink without committing,
+/// Everything goes first to a hidden staging directory on the same file
+/// system, so that moving it into place is an atomic `rename`. When the
+/// output directory does not exist yet, the staging directory is its
+/// sibling, `.<name>.syncbatch-staging-<pid>`, and [`Sink::commit`] renames
+/// it to the output directory whole: the split appears at once, in one
+/// call. Otherwise (an empty directory, or `force`) it is
+/// `.syncbatch-staging-<pid>` inside the output directory, and `commit`
+/// moves the files into place one by one, the manifest last. Batch files are
+/// hashed and written by a background thread while the caller validates the
+/// next records. [`Sink::abort`], or dropping the sink without committing,
 /// removes the staging directory, so an error or an interruption never
 /// leaves a half-written file under a final name.
 #[derive(Debug)]
@@ -46,6 +51,11 @@ pub struct DirSink {
     written: Vec<String>,
     /// The output directory did not exist: an abort removes it again.
     created: bool,
+    /// The staging directory becomes the output directory at the commit
+    /// (which did not exist): one rename instead of one a file. Moving
+    /// 5,056 files into place took 40 to 95 ms at the end of a split of
+    /// 1 GiB, with both cores otherwise idle.
+    whole: bool,
     /// Flush each file to disk before it is moved into place.
     sync: bool,
     writer: Option<Writer>,
@@ -57,8 +67,12 @@ impl DirSink {
     /// or empty. `prefix` names the batch files: `<prefix>-00001.jsonl`.
     pub fn create(dir: &Path, prefix: &str, force: bool) -> io::Result<DirSink> {
         let mut created = false;
+        let pid = std::process::id();
         match occupancy(dir)? {
             Occupancy::Absent => {
+                if let Some(staging) = sibling_staging(dir, pid) {
+                    return DirSink::create_whole(dir, staging, prefix);
+                }
                 fs::create_dir_all(dir).map_err(|e| annotate(e, "cannot create", dir))?;
                 created = true;
             }
@@ -78,15 +92,12 @@ impl DirSink {
                 return Err(io::Error::new(e.kind(), format!("{e}{hint}")));
             }
         }
-        let staging = dir.join(format!(".syncbatch-staging-{}", std::process::id()));
-        if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(|e| annotate(e, "cannot clear", &staging))?;
-        }
-        if let Err(e) = fs::create_dir(&staging) {
+        let staging = dir.join(format!(".syncbatch-staging-{pid}"));
+        if let Err(e) = fresh_dir(&staging) {
             if created {
                 let _ = fs::remove_dir(dir);
             }
-            return Err(annotate(e, "cannot create", &staging));
+            return Err(e);
         }
         Ok(DirSink {
             dir: dir.to_owned(),
@@ -96,6 +107,43 @@ impl DirSink {
             rejected: None,
             written: Vec::new(),
             created,
+            whole: false,
+            sync: false,
+            writer: None,
+            done: false,
+        })
+    }
+
+    /// For an absent `dir`: stages beside it, in `staging`, which the commit
+    /// renames to `dir`. Clears first what killed splits into the same
+    /// `dir` left there (nothing else ever has their names).
+    fn create_whole(dir: &Path, staging: PathBuf, prefix: &str) -> io::Result<DirSink> {
+        let parent = staging.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(|e| annotate(e, "cannot create", parent))?;
+        if let (Ok(entries), Some(ours)) = (fs::read_dir(parent), staging.file_name()) {
+            let ours = ours.to_string_lossy();
+            let stem = ours.trim_end_matches(|c: char| c.is_ascii_digit());
+            for entry in entries.filter_map(Result::ok) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let dead = name
+                    .strip_prefix(stem)
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| !process_alive(pid));
+                if dead {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        fresh_dir(&staging)?;
+        Ok(DirSink {
+            dir: dir.to_owned(),
+            staging,
+            prefix: prefix.to_owned(),
+            force: false,
+            rejected: None,
+            written: Vec::new(),
+            created: false,
+            whole: true,
             sync: false,
             writer: None,
             done: false,
@@ -112,8 +160,10 @@ impl DirSink {
         }
     }
 
-    /// The hidden directory inside the output directory where files are
-    /// written until the split succeeds (`.syncbatch-staging-<pid>`).
+    /// The hidden directory where files are written until the split
+    /// succeeds: `.<name>.syncbatch-staging-<pid>` beside an output
+    /// directory `<name>` that did not exist, else `.syncbatch-staging-<pid>`
+    /// inside it.
     pub fn staging(&self) -> &Path {
         &self.staging
     }
@@ -213,6 +263,29 @@ impl DirSink {
     }
 }
 
+impl DirSink {
+    /// The commit of a staging directory that becomes the output directory
+    /// (which did not exist): widened batch names are given inside it, then
+    /// one rename moves it into place. If the output directory appeared
+    /// meanwhile, an empty one is replaced; one with files in it makes the
+    /// rename fail, and nothing is written.
+    fn commit_whole(&mut self, finals: &[(String, String)]) -> io::Result<()> {
+        for (name, last) in finals.iter().filter(|(name, last)| name != last) {
+            let to = self.staging.join(last);
+            fs::rename(self.staging.join(name), &to)
+                .map_err(|e| annotate(e, "cannot rename", &to))?;
+        }
+        fs::rename(&self.staging, &self.dir)
+            .map_err(|e| annotate(e, "cannot move into place", &self.dir))?;
+        self.done = true;
+        if self.sync {
+            let parent = self.staging.parent().unwrap_or(Path::new("."));
+            File::open(parent).and_then(|d| d.sync_all()).ok();
+        }
+        Ok(())
+    }
+}
+
 /// What an output directory holds.
 enum Occupancy {
     Absent,
@@ -270,13 +343,35 @@ fn occupancy(dir: &Path) -> io::Result<Occupancy> {
 /// (killed before it could clean up). A live one, another split writing
 /// into the same directory, is left alone.
 fn leftover_of_dead_run(name: &str) -> bool {
-    let Some(pid) = name
-        .strip_prefix(".syncbatch-staging-")
+    name.strip_prefix(".syncbatch-staging-")
         .and_then(|p| p.parse::<u32>().ok())
-    else {
-        return false;
-    };
-    pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists()
+        .is_some_and(|pid| !process_alive(pid))
+}
+
+/// Whether process `pid` is this one or still running.
+fn process_alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Where an absent output directory is staged: beside it, hidden, on the
+/// same file system. `None` for a path with no last component to name it
+/// by (`..`, `/`), which is staged inside instead.
+fn sibling_staging(dir: &Path, pid: u32) -> Option<PathBuf> {
+    let name = dir.file_name()?;
+    let mut staged = std::ffi::OsString::from(".");
+    staged.push(name);
+    staged.push(format!(".syncbatch-staging-{pid}"));
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+    Some(parent.unwrap_or(Path::new(".")).join(staged))
+}
+
+/// Makes `path` an empty directory (removing one a process of the same id
+/// left, before a reboot).
+fn fresh_dir(path: &Path) -> io::Result<()> {
+    if path.exists() {
+        fs::remove_dir_all(path).map_err(|e| annotate(e, "cannot clear", path))?;
+    }
+    fs::create_dir(path).map_err(|e| annotate(e, "cannot create", path))
 }
 
 /// Writes one file whole, flushed to disk when `sync`.
@@ -357,6 +452,9 @@ impl Sink for DirSink {
                 )));
             }
             finals.push((name.clone(), last));
+        }
+        if self.whole {
+            return self.commit_whole(&finals);
         }
         if self.force {
             // An old manifest goes now too: until the new one lands last,
