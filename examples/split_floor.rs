@@ -7,9 +7,10 @@
 //!
 //! It reads INPUT, cuts it every 500 lines (no byte limit, no planner, no
 //! request ids, no manifest, no staging and no renames), and has one worker
-//! per core check each batch's lines, hash the batch with SHA-256 (as the
-//! manifest needs) and write it to `OUTDIR/b00001`, .... CHECK is what the
-//! workers check in each line:
+//! per core check each batch's lines, write it to `OUTDIR/b00001`, ... and
+//! hash it with SHA-256 (as the manifest needs; sixteen batches at a time,
+//! as `split` does: `syncbatch::split::hash::sha256_many`). CHECK is what
+//! the workers check in each line:
 //!
 //! - `none`: nothing; reading, hashing and writing alone;
 //! - `syntax`: that it is one JSON value, with `serde_json` skipping it
@@ -29,7 +30,6 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde::de::IgnoredAny;
-use sha2::{Digest, Sha256};
 use syncbatch::frame::{Frame, Framer};
 use syncbatch::validate::{precheck, Precheck};
 
@@ -133,9 +133,17 @@ fn cut(input: &str, mut send: impl FnMut(usize, Bytes) -> bool) -> io::Result<()
 }
 
 fn work(check: Check, rx: &Mutex<Receiver<(usize, Bytes)>>, out: &Path) -> io::Result<()> {
+    use syncbatch::split::hash::{sha256_many, LANES};
+    let mut unhashed: Vec<Bytes> = Vec::with_capacity(LANES);
+    let hash = |unhashed: &mut Vec<Bytes>| {
+        let slices: Vec<&[u8]> = unhashed.iter().map(|b| &b[..]).collect();
+        std::hint::black_box(sha256_many(&slices));
+        unhashed.clear();
+    };
     loop {
         let next = rx.lock().map_err(|_| io::Error::other("lock"))?.recv();
         let Ok((number, batch)) = next else {
+            hash(&mut unhashed);
             return Ok(());
         };
         for (i, frame) in Framer::new().frames(batch.clone()).enumerate() {
@@ -152,8 +160,10 @@ fn work(check: Check, rx: &Mutex<Receiver<(usize, Bytes)>>, out: &Path) -> io::R
                 return Err(io::Error::other(format!("line {line} fails the check")));
             }
         }
-        let hash = Sha256::digest(&batch);
-        std::hint::black_box(hash);
         File::create(out.join(format!("b{number:05}")))?.write_all(&batch)?;
+        unhashed.push(batch);
+        if unhashed.len() == LANES {
+            hash(&mut unhashed);
+        }
     }
 }
