@@ -37,6 +37,42 @@ struct Cursor<'a> {
     pos: usize,
 }
 
+/// The value of a number token with no exponent and at most 15 digits
+/// (`7.8`, `0.4`, `-12`: nearly every number a request has), by Clinger's
+/// fast path: its digits as an integer are below 2^53, so exact as an
+/// `f64`, and so is the power of ten it is divided by; IEEE division rounds
+/// the exact quotient correctly, so this is the value `str::parse` (and
+/// serde_json) gives, for a fifth of the cost (`parse` was 2% of `split`'s
+/// CPU time). `None` for any other token.
+fn short_decimal(text: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    if digits.len() > 16 {
+        return None;
+    }
+    let (mut mantissa, mut count, mut fraction) = (0u64, 0usize, 0usize);
+    for (i, b) in digits.bytes().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                count += 1;
+            }
+            b'.' => fraction = digits.len() - i - 1,
+            _ => return None,
+        }
+    }
+    if count > 15 {
+        return None;
+    }
+    let value = mantissa as f64 / POW10[fraction];
+    Some(if negative { -value } else { value })
+}
+
 /// Puts `value` in an empty `slot`; `None` when the key came twice.
 fn set<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     match slot {
@@ -194,7 +230,7 @@ impl<'a> Cursor<'a> {
     /// `float_roundtrip` reads it (the full rules compare the same value).
     fn float(&mut self) -> Option<f64> {
         let (text, _) = self.number()?;
-        text.parse::<f64>().ok().filter(|x| x.is_finite())
+        short_decimal(text).or_else(|| text.parse::<f64>().ok().filter(|x| x.is_finite()))
     }
 
     /// An integer written without fraction or exponent, of at most 18
@@ -589,6 +625,45 @@ mod reader_tests {
                 (None, Err(_)) => {}
                 (ours, theirs) => prop_assert!(false, "{text}: {ours:?} against {theirs:?}"),
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20000, ..ProptestConfig::default() })]
+
+        /// Every short decimal, of up to 15 digits with the point anywhere:
+        /// the same bits as `str::parse` (the sign of zero included).
+        #[test]
+        fn short_decimals_are_parsed_exactly(
+            text in "-?[0-9]{1,8}(\\.[0-9]{1,8})?",
+        ) {
+            let parsed: f64 = text.parse().unwrap();
+            let digits = text.bytes().filter(u8::is_ascii_digit).count();
+            let ours = short_decimal(&text);
+            if digits <= 15 {
+                prop_assert_eq!(ours.map(f64::to_bits), Some(parsed.to_bits()), "{}", text);
+            } else {
+                prop_assert_eq!(ours, None);
+            }
+        }
+    }
+
+    #[test]
+    fn short_decimals_give_way_to_parse_for_the_rest() {
+        assert_eq!(short_decimal("1e5"), None);
+        assert_eq!(short_decimal("1.5E-3"), None);
+        assert_eq!(short_decimal("1234567890123456"), None); // 16 digits
+        assert_eq!(short_decimal("123456789012345"), Some(123456789012345.0));
+        assert_eq!(short_decimal("0.000000000000001"), None); // 16 digits
+        assert_eq!(short_decimal("0.1"), Some(0.1));
+        assert_eq!(
+            short_decimal("-0").map(f64::to_bits),
+            Some((-0.0f64).to_bits())
+        );
+        // Fifteen digits, where a conversion digit by digit in floating
+        // point would round more than once.
+        for text in ["0.30000000000000", "9007199254.74099", "0.99999999999999"] {
+            assert_eq!(short_decimal(text), text.parse().ok(), "{text}");
         }
     }
 
