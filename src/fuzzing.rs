@@ -181,6 +181,7 @@ pub fn split(data: &[u8]) {
     match splitter.finish() {
         Ok((summary, sink)) => {
             let mut written = Vec::new();
+            let mut files = Vec::new();
             for batch in &sink.batches {
                 assert!(!batch.is_empty() && batch.len() as u64 <= limits.max_records);
                 assert!(batch.len() as u64 >= limits.min_records);
@@ -193,8 +194,19 @@ pub fn split(data: &[u8]) {
                 let report = validate_reader(&file[..], limits).expect("memory");
                 assert_eq!(report.summary.errors, 0, "{:?}", report.diagnostics);
                 written.extend(batch.iter().map(|r| r.bytes.clone()));
+                files.push(file);
             }
             assert_eq!(summary.records as usize, written.len());
+            // The directory sink's hashes, sixteen files side by side, are
+            // the manifest's, from the memory sink's `sha2` one by one.
+            let slices: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+            let hashes: Vec<String> = crate::split::hash::sha256_many(&slices)
+                .iter()
+                .map(crate::split::hash::to_hex)
+                .collect();
+            let manifest = sink.manifest.as_ref().expect("a finished split commits");
+            let listed: Vec<&String> = manifest.batches.iter().map(|b| &b.sha256).collect();
+            assert_eq!(hashes.iter().collect::<Vec<_>>(), listed);
             if !wrap {
                 let mut v = Validator::new(limits).records_only();
                 v.next_input("fuzz");
