@@ -150,22 +150,26 @@ impl IdSet {
         }
     }
 
-    /// Touches the slots where `keys` start their probes, all in one burst so
-    /// that the cache misses overlap: then inserting them soon after finds
-    /// the table in cache. A table of millions of ids misses the cache on
-    /// nearly every insert, and one miss at a time costs far more than
+    /// Asks for the slots where `keys` start their probes, all in one burst
+    /// so that the cache misses overlap: then inserting them soon after
+    /// finds the table in cache. A table of millions of ids misses the cache
+    /// on nearly every insert, and one miss at a time costs far more than
     /// hashing. Only ever a speed-up: it changes nothing.
+    ///
+    /// On x86-64 each slot gets a prefetch instruction, which does not wait
+    /// for the line (this crate's fourth place with `unsafe`). Loads did the
+    /// same before, but each waited: in `split` of 1 GiB this function took
+    /// 2.5% of all CPU time with loads and 1.0% with prefetches, and the
+    /// caller's thread 10% less time (1544 against 1391 samples at 2 kHz,
+    /// medians of four alternating runs).
     pub fn warm(&self, keys: impl Iterator<Item = IdKey>) {
         let bytes = self.store.bytes();
         if bytes.is_empty() {
             return;
         }
-        let mut seen = 0u8;
         for key in keys {
-            seen ^= bytes[key.slot(self.mask) * ENTRY + 12];
+            prefetch(&bytes[key.slot(self.mask) * ENTRY..]);
         }
-        // The loads must happen, though nothing needs their values.
-        std::hint::black_box(seen);
     }
 
     /// The line `key` was first seen on, if it is in the set. `O(1)`.
@@ -235,6 +239,23 @@ impl IdSet {
             }
         }
     }
+}
+
+/// Asks for the cache line at the start of `at`, without waiting for it.
+#[cfg(target_arch = "x86_64")]
+fn prefetch(at: &[u8]) {
+    // SAFETY: `prefetcht0` only hints the cache; it never faults and reads
+    // nothing the program sees, and the address is inside `at`. SSE is part
+    // of every x86-64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.as_ptr().cast())
+    }
+}
+
+/// Elsewhere, a load whose value is thrown away does the same, waiting.
+#[cfg(not(target_arch = "x86_64"))]
+fn prefetch(at: &[u8]) {
+    std::hint::black_box(at[0]);
 }
 
 /// Paces [`IdSet::warm`] along a stream of items: every so many items, the
@@ -331,6 +352,8 @@ mod tests {
             for (id, line, insert) in ops {
                 let id = format!("id-{id}");
                 let saturated = line.min(u64::from(u32::MAX - 1));
+                // Warming is only a hint: any keys, any time, change nothing.
+                ids.warm([IdSet::hash(&id), IdSet::hash(&format!("{id}-x"))].into_iter());
                 if insert {
                     let want = match reference.entry(id.clone()) {
                         std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),

@@ -13,8 +13,9 @@
 //! positions 10.6 ms, with the prefetch 7.1 ms; line slices 13.3 ms, with it
 //! 8.2 ms. Other architectures use `memchr` per line, as before.
 //!
-//! This is one of the crate's two places with `unsafe` (the other is the
-//! validator's byte scans, `validate::simd`): vector loads from
+//! This is one of the crate's four places with `unsafe` (the others are
+//! the validator's byte scans, `validate::simd`, the batch files' hashes,
+//! `split::hash`, and the id set's prefetch, `ids`): vector loads from
 //! a `&[u8; 64]` (always 64 readable bytes) and a prefetch hint (which never
 //! faults, and is only given addresses inside the buffer).
 

@@ -2,7 +2,8 @@
 //! on x86-64 (part of every x86-64, so there is nothing to detect), and in
 //! plain integers elsewhere.
 //!
-//! With [`crate::frame`]'s newline search, this is where the crate uses
+//! With [`crate::frame`]'s newline search, [`crate::split::hash`] and the
+//! id set's prefetch ([`crate::ids`]), this is where the crate uses
 //! `unsafe`: SSE2 intrinsics, whose only hazard is the unaligned 16-byte
 //! load, always from a chunk of exactly 16 bytes. Each scan earns it by a
 //! measured gain (figures on each), and the tests hold every scan to a byte
