@@ -31,6 +31,26 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// A scratch directory with `n` generated records in `in.jsonl`: the
+/// directory, the input and an output path `out` not made yet.
+fn input_and_out(name: &str, n: usize, seed: u64) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = scratch(name);
+    let file = dir.join("in.jsonl");
+    fs::write(&file, generated(n, seed)).unwrap();
+    let out = dir.join("out");
+    (dir, file, out)
+}
+
+/// The names in a directory, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 fn generated(n: usize, seed: u64) -> Vec<u8> {
     syncbatch::generate::records(seed, n)
 }
@@ -476,14 +496,6 @@ fn same_inputs_give_byte_identical_outputs() {
     let input = generated(1200, 8);
     let (a, _) = split_ok("det-a", &input, &[]);
     let (b, _) = split_ok("det-b", &input, &[]);
-    let names = |d: &Path| {
-        let mut v: Vec<String> = fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    };
     assert_eq!(names(&a), names(&b));
     for name in names(&a) {
         let (x, y) = (
@@ -557,10 +569,7 @@ fn an_output_path_that_is_a_file_is_refused_and_left_alone() {
 
 #[test]
 fn what_a_killed_split_set_aside_is_named_and_cleared_by_force() {
-    let dir = scratch("killed");
-    let file = dir.join("in.jsonl");
-    fs::write(&file, generated(40, 16)).unwrap();
-    let out = dir.join("out");
+    let (_, file, out) = input_and_out("killed", 40, 16);
     // No process has this id: it is above Linux's largest (2^22).
     let leftover = out.join(".syncbatch-staging-4294967");
     fs::create_dir_all(&leftover).unwrap();
@@ -583,12 +592,7 @@ fn what_a_killed_split_set_aside_is_named_and_cleared_by_force() {
     let o = run(&[&args[..], &["--force"]].concat());
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(!leftover.exists());
-    let mut names: Vec<String> = fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["batch-00001.jsonl", "manifest.json"]);
+    assert_eq!(names(&out), ["batch-00001.jsonl", "manifest.json"]);
 }
 
 /// A new output directory is staged beside it, hidden, and renamed into
@@ -596,10 +600,7 @@ fn what_a_killed_split_set_aside_is_named_and_cleared_by_force() {
 /// goes, what a running one stages is left alone.
 #[test]
 fn a_new_output_directory_appears_whole_and_dead_staging_beside_it_goes() {
-    let dir = scratch("beside");
-    let file = dir.join("in.jsonl");
-    fs::write(&file, generated(40, 17)).unwrap();
-    let out = dir.join("out");
+    let (dir, file, out) = input_and_out("beside", 40, 17);
     // No process has this id: it is above Linux's largest (2^22). This test
     // is running, so its own id is a live split's.
     let dead = dir.join(".out.syncbatch-staging-4294967");
@@ -616,11 +617,6 @@ fn a_new_output_directory_appears_whole_and_dead_staging_beside_it_goes() {
         file.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    let mut names: Vec<String> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
     let live_name = live.file_name().unwrap().to_string_lossy().into_owned();
     let mut want = vec![
         ".other.syncbatch-staging-4294967".to_owned(),
@@ -629,13 +625,8 @@ fn a_new_output_directory_appears_whole_and_dead_staging_beside_it_goes() {
         "out".into(),
     ];
     want.sort();
-    assert_eq!(names, want);
-    let mut outputs: Vec<String> = fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    outputs.sort();
-    assert_eq!(outputs, ["batch-00001.jsonl", "manifest.json"]);
+    assert_eq!(names(&dir), want);
+    assert_eq!(names(&out), ["batch-00001.jsonl", "manifest.json"]);
 }
 
 /// `-`, or no INPUT at all, reads standard input (the contract's rule for
