@@ -348,9 +348,13 @@ fn leftover_of_dead_run(name: &str) -> bool {
         .is_some_and(|pid| !process_alive(pid))
 }
 
-/// Whether process `pid` is this one or still running.
+/// Whether process `pid` is this one or still running. Without `/proc` to
+/// ask (not Linux), every process counts as running: nothing is taken for
+/// a dead run's.
 fn process_alive(pid: u32) -> bool {
-    pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
+    pid == std::process::id()
+        || !Path::new("/proc/self").exists()
+        || Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// Where an absent output directory is staged: beside it, hidden, on the
