@@ -61,11 +61,8 @@ pub fn sha256_many(messages: &[&[u8]]) -> Vec<Hash> {
 
 /// A digest in lowercase hex, as the manifest writes it.
 pub fn to_hex(hash: &Hash) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    hash.iter()
-        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
-        .map(char::from)
-        .collect()
+    // The same formatting as `split::sha256_hex`'s, from the digest type.
+    format!("{:x}", sha2::digest::Output::<Sha256>::from(*hash))
 }
 
 /// The SHA-256 of one message, with the `sha2` crate: what
