@@ -105,10 +105,11 @@ impl IdSet {
         Self::default()
     }
 
-    /// The hash an id is kept as. `O(len(id))`; needs no set, so it can run
-    /// on another thread than the inserts.
-    pub fn hash(id: &str) -> IdKey {
-        let h = xxhash_rust::xxh3::xxh3_128(id.as_bytes());
+    /// The hash an id is kept as, from its text or its bytes (the same
+    /// key). `O(len(id))`; needs no set, so it can run on another thread
+    /// than the inserts.
+    pub fn hash(id: &(impl AsRef<[u8]> + ?Sized)) -> IdKey {
+        let h = xxhash_rust::xxh3::xxh3_128(id.as_ref());
         IdKey([h as u32, (h >> 32) as u32, (h >> 64) as u32])
     }
 

@@ -989,8 +989,9 @@ fn fast_and_full_paths_agree_on_every_case() {
 /// Values and keys that sit on the rules' edges.
 /// Bytes that, put anywhere in a line, most often change what it means to
 /// a JSON reader: structure, whitespace, escapes, control bytes, parts of
-/// numbers and literals.
-const EDIT_BYTES: &[u8] = b" \t\r\"\\,:{}[]0159-+.eEnultrsf\x01\x1f\x7f";
+/// numbers and literals, and bytes that are not UTF-8 alone (the fast path
+/// checks UTF-8 only in strings that are not ASCII).
+const EDIT_BYTES: &[u8] = b" \t\r\"\\,:{}[]0159-+.eEnultrsf\x01\x1f\x7f\x80\xc3\xff";
 
 /// `line` with whitespace between all its tokens (pretty-printed, then put
 /// back on one line: raw newlines occur only between tokens).

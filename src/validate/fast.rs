@@ -32,8 +32,13 @@ use super::simd::string_len;
 
 /// Where the reader stands in one line. Every method returns `None` when the
 /// line is not what the fast path takes, and the whole check gives up.
+///
+/// It reads bytes, not text: outside strings the grammar takes only ASCII
+/// bytes, and [`Cursor::string`] checks every string that is not ASCII as
+/// UTF-8. So a line the reader takes whole is UTF-8, and no pass over the
+/// line checks it beforehand.
 struct Cursor<'a> {
-    text: &'a str,
+    bytes: &'a [u8],
     pos: usize,
 }
 
@@ -44,11 +49,11 @@ struct Cursor<'a> {
 /// the exact quotient correctly, so this is the value `str::parse` (and
 /// serde_json) gives, for a fifth of the cost (`parse` was 2% of `split`'s
 /// CPU time). `None` for any other token.
-fn short_decimal(text: &str) -> Option<f64> {
+fn short_decimal(text: &[u8]) -> Option<f64> {
     const POW10: [f64; 16] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
     ];
-    let (negative, digits) = match text.strip_prefix('-') {
+    let (negative, digits) = match text.strip_prefix(b"-") {
         Some(digits) => (true, digits),
         None => (false, text),
     };
@@ -56,7 +61,7 @@ fn short_decimal(text: &str) -> Option<f64> {
         return None;
     }
     let (mut mantissa, mut count, mut fraction) = (0u64, 0usize, 0usize);
-    for (i, b) in digits.bytes().enumerate() {
+    for (i, &b) in digits.iter().enumerate() {
         match b {
             b'0'..=b'9' => {
                 mantissa = mantissa * 10 + u64::from(b - b'0');
@@ -85,12 +90,12 @@ fn set<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 }
 
 impl<'a> Cursor<'a> {
-    fn new(text: &'a str) -> Self {
-        Cursor { text, pos: 0 }
+    fn new(bytes: &'a [u8]) -> Self {
+        Cursor { bytes, pos: 0 }
     }
 
     fn bytes(&self) -> &'a [u8] {
-        self.text.as_bytes()
+        self.bytes
     }
 
     /// Skips JSON's four whitespace bytes. Most tokens have none before
@@ -140,20 +145,24 @@ impl<'a> Cursor<'a> {
         found
     }
 
-    /// A string without escapes, borrowed from the line.
+    /// A string without escapes, borrowed from the line: UTF-8, checked
+    /// here when it is not ASCII (the scan for its end says whether it is).
     #[inline(always)]
-    fn string(&mut self) -> Option<&'a str> {
+    fn string(&mut self) -> Option<&'a [u8]> {
         self.expect(b'"')?;
         let start = self.pos;
-        let len = string_len(self.bytes().get(start..)?)?;
+        let (len, ascii) = string_len(self.bytes.get(start..)?)?;
         self.pos = start + len + 1;
-        // Both ends are ASCII quotes, so both are character boundaries.
-        self.text.get(start..start + len)
+        let body = &self.bytes[start..start + len];
+        if !ascii {
+            std::str::from_utf8(body).ok()?;
+        }
+        Some(body)
     }
 
     /// An object, handing each key to `field`, which must read its value.
     #[inline]
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
         self.expect(b'{')?;
         if self.take(b'}') {
             return Some(());
@@ -189,7 +198,7 @@ impl<'a> Cursor<'a> {
 
     /// A number as JSON writes it (`-? int frac? exp?`), and whether it has
     /// neither a fraction nor an exponent.
-    fn number(&mut self) -> Option<(&'a str, bool)> {
+    fn number(&mut self) -> Option<(&'a [u8], bool)> {
         self.skip_ws();
         let b = self.bytes();
         let digits = |mut i: usize| {
@@ -223,14 +232,18 @@ impl<'a> Cursor<'a> {
             (i, integer) = (end, false);
         }
         self.pos = i;
-        self.text.get(start..i).map(|t| (t, integer))
+        Some((&b[start..i], integer))
     }
 
     /// A finite number's value, correctly rounded as serde_json's
     /// `float_roundtrip` reads it (the full rules compare the same value).
     fn float(&mut self) -> Option<f64> {
         let (text, _) = self.number()?;
-        short_decimal(text).or_else(|| text.parse::<f64>().ok().filter(|x| x.is_finite()))
+        short_decimal(text).or_else(|| {
+            // A number's bytes are ASCII.
+            let text = std::str::from_utf8(text).ok()?;
+            text.parse::<f64>().ok().filter(|x| x.is_finite())
+        })
     }
 
     /// An integer written without fraction or exponent, of at most 18
@@ -238,7 +251,7 @@ impl<'a> Cursor<'a> {
     /// a minus sign.
     fn integer(&mut self, non_negative: bool) -> Option<()> {
         let (text, integer) = self.number()?;
-        let digits = text.strip_prefix('-');
+        let digits = text.strip_prefix(b"-");
         let ok =
             integer && !(non_negative && digits.is_some()) && digits.unwrap_or(text).len() <= 18;
         ok.then_some(())
@@ -280,52 +293,58 @@ impl<'a> Cursor<'a> {
     /// The end of the line: whitespace alone.
     fn end(&mut self) -> Option<()> {
         self.skip_ws();
-        (self.pos == self.text.len()).then_some(())
+        (self.pos == self.bytes.len()).then_some(())
     }
 }
 
 /// The line's request id when the line draws no diagnostic of its own (the
 /// caller still checks that the id is new); `None` when unsure.
 ///
-/// It takes text already checked as UTF-8 in one pass. Cost: one pass over
+/// It takes the line's bytes, and a line it finds clean is UTF-8 (see
+/// [`Cursor`]): the caller needs no check of its own. Cost: one pass over
 /// the line, most of it sixteen bytes a step inside strings (SSE2, or eight
 /// in plain integers off x86-64; see [`super::simd`]).
-pub(crate) fn clean(line: &str) -> Option<&str> {
+pub(crate) fn clean(line: &[u8]) -> Option<&[u8]> {
     let mut c = Cursor::new(line);
     let (mut id, mut endpoint, mut payload) = (None, None, None);
     c.object(|c, key| match key {
-        "request_id" => set(&mut id, c.string()?),
-        "endpoint" => set(&mut endpoint, c.string()?),
+        b"request_id" => set(&mut id, c.string()?),
+        b"endpoint" => set(&mut endpoint, c.string()?),
         // A payload is read only when it passes `payload_clean`.
-        "payload" => set(&mut payload, read_payload(c)?),
+        b"payload" => set(&mut payload, read_payload(c)?),
         _ => None,
     })?;
     c.end()?;
     let (id, ()) = (id?, payload?);
-    (request_id_clean(id) && endpoint? == "/v2/generate").then_some(id)
+    (request_id_clean(id) && endpoint? == b"/v2/generate").then_some(id)
+}
+
+/// Whether `text` is one of `names`.
+fn one_of(names: &[&str], text: &[u8]) -> bool {
+    names.iter().any(|name| name.as_bytes() == text)
 }
 
 /// What the checks need of a payload.
 #[derive(Default)]
 struct Payload<'a> {
-    model: Option<&'a str>,
+    model: Option<&'a [u8]>,
     input: Option<Inputs<'a>>,
     /// Whether the options are clean only for `react-1`.
     react_only_options: Option<bool>,
     segments: Option<Vec<Segment<'a>>>,
-    webhook_url: Option<&'a str>,
-    output_file_name: Option<&'a str>,
+    webhook_url: Option<&'a [u8]>,
+    output_file_name: Option<&'a [u8]>,
     /// Any string; kept only so that a second `projectId` is refused.
-    project_id: Option<&'a str>,
+    project_id: Option<&'a [u8]>,
 }
 
 /// One input, as read.
 #[derive(Default)]
 struct Input<'a> {
-    kind: Option<&'a str>,
-    url: Option<&'a str>,
-    asset_id: Option<&'a str>,
-    ref_id: Option<&'a str>,
+    kind: Option<&'a [u8]>,
+    url: Option<&'a [u8]>,
+    asset_id: Option<&'a [u8]>,
+    ref_id: Option<&'a [u8]>,
     /// A text-to-speech provider that passed its checks.
     provider: Option<()>,
 }
@@ -341,7 +360,7 @@ struct Segment<'a> {
 /// A segment's `audioInput`, as read.
 #[derive(Default)]
 struct AudioInput<'a> {
-    ref_id: Option<&'a str>,
+    ref_id: Option<&'a [u8]>,
     start: Option<f64>,
     end: Option<f64>,
 }
@@ -351,10 +370,10 @@ struct AudioInput<'a> {
 fn read_payload(c: &mut Cursor<'_>) -> Option<()> {
     let mut p = Payload::default();
     c.object(|c, key| match key {
-        "model" => set(&mut p.model, c.string()?),
-        "input" => set(&mut p.input, read_inputs(c)?),
-        "options" => set(&mut p.react_only_options, read_options(c)?),
-        "segments" => {
+        b"model" => set(&mut p.model, c.string()?),
+        b"input" => set(&mut p.input, read_inputs(c)?),
+        b"options" => set(&mut p.react_only_options, read_options(c)?),
+        b"segments" => {
             let mut segments = Vec::new();
             c.array(|c| {
                 segments.push(read_segment(c)?);
@@ -362,9 +381,9 @@ fn read_payload(c: &mut Cursor<'_>) -> Option<()> {
             })?;
             set(&mut p.segments, segments)
         }
-        "webhookUrl" => set(&mut p.webhook_url, c.string()?),
-        "outputFileName" => set(&mut p.output_file_name, c.string()?),
-        "projectId" => set(&mut p.project_id, c.string()?),
+        b"webhookUrl" => set(&mut p.webhook_url, c.string()?),
+        b"outputFileName" => set(&mut p.output_file_name, c.string()?),
+        b"projectId" => set(&mut p.project_id, c.string()?),
         _ => None,
     })?;
     payload_clean(&p).then_some(())
@@ -377,11 +396,11 @@ fn read_inputs<'a>(c: &mut Cursor<'a>) -> Option<Inputs<'a>> {
     c.array(|c| {
         let mut input = Input::default();
         c.object(|c, key| match key {
-            "type" => set(&mut input.kind, c.string()?),
-            "url" => set(&mut input.url, c.string()?),
-            "assetId" => set(&mut input.asset_id, c.string()?),
-            "refId" => set(&mut input.ref_id, c.string()?),
-            "provider" => set(&mut input.provider, read_provider(c)?),
+            b"type" => set(&mut input.kind, c.string()?),
+            b"url" => set(&mut input.url, c.string()?),
+            b"assetId" => set(&mut input.asset_id, c.string()?),
+            b"refId" => set(&mut input.ref_id, c.string()?),
+            b"provider" => set(&mut input.provider, read_provider(c)?),
             // `segments_secs`, `segments_frames` and unknown keys.
             _ => None,
         })?;
@@ -395,18 +414,20 @@ fn read_provider(c: &mut Cursor<'_>) -> Option<()> {
     let (mut name, mut voice_id, mut script) = (None, None, None);
     let (mut stability, mut similarity_boost) = (None, None);
     c.object(|c, key| match key {
-        "name" => set(&mut name, c.string()?),
-        "voiceId" => set(&mut voice_id, c.string()?),
-        "script" => set(&mut script, c.string()?),
-        "stability" => set(&mut stability, c.float()?),
-        "similarityBoost" => set(&mut similarity_boost, c.float()?),
+        b"name" => set(&mut name, c.string()?),
+        b"voiceId" => set(&mut voice_id, c.string()?),
+        b"script" => set(&mut script, c.string()?),
+        b"stability" => set(&mut stability, c.float()?),
+        b"similarityBoost" => set(&mut similarity_boost, c.float()?),
         _ => None,
     })?;
     let unit = |x: Option<f64>| x.is_none_or(|x| (0.0..=1.0).contains(&x));
-    let ok = name == Some("elevenlabs")
+    let ok = name == Some(b"elevenlabs".as_slice())
         && voice_id.is_some()
-        && script
-            .is_some_and(|s| s.len() <= MAX_SCRIPT_CHARS || s.chars().count() <= MAX_SCRIPT_CHARS)
+        && script.is_some_and(|s| {
+            s.len() <= MAX_SCRIPT_CHARS
+                || std::str::from_utf8(s).is_ok_and(|s| s.chars().count() <= MAX_SCRIPT_CHARS)
+        })
         && unit(stability)
         && unit(similarity_boost);
     ok.then_some(())
@@ -418,19 +439,19 @@ fn read_options(c: &mut Cursor<'_>) -> Option<bool> {
     let (mut sync_mode, mut temperature, mut model_mode, mut prompt) = (None, None, None, None);
     let (mut speaker, mut occlusion) = (None, None);
     c.object(|c, key| match key {
-        "sync_mode" => set(&mut sync_mode, c.string()?),
-        "temperature" => set(&mut temperature, c.float()?),
-        "model_mode" => set(&mut model_mode, c.string()?),
-        "prompt" => set(&mut prompt, c.string()?),
-        "active_speaker_detection" => set(&mut speaker, read_speaker_detection(c)?),
-        "occlusion_detection_enabled" => set(&mut occlusion, c.boolean()?),
+        b"sync_mode" => set(&mut sync_mode, c.string()?),
+        b"temperature" => set(&mut temperature, c.float()?),
+        b"model_mode" => set(&mut model_mode, c.string()?),
+        b"prompt" => set(&mut prompt, c.string()?),
+        b"active_speaker_detection" => set(&mut speaker, read_speaker_detection(c)?),
+        b"occlusion_detection_enabled" => set(&mut occlusion, c.boolean()?),
         _ => None,
     })?;
-    let common = sync_mode.is_none_or(|m| SYNC_MODES.contains(&m))
+    let common = sync_mode.is_none_or(|m| one_of(SYNC_MODES, m))
         && temperature.is_none_or(|t| (0.0..=1.0).contains(&t));
     let react_only = model_mode.is_some() || prompt.is_some();
-    let react_ok = model_mode.is_none_or(|m| MODEL_MODES.contains(&m))
-        && prompt.is_none_or(|p| PROMPTS.contains(&p));
+    let react_ok = model_mode.is_none_or(|m| one_of(MODEL_MODES, m))
+        && prompt.is_none_or(|p| one_of(PROMPTS, p));
     (common && react_ok).then_some(react_only)
 }
 
@@ -438,10 +459,10 @@ fn read_options(c: &mut Cursor<'_>) -> Option<bool> {
 fn read_speaker_detection(c: &mut Cursor<'_>) -> Option<()> {
     let (mut auto_detect, mut frame_number, mut coordinates, mut boxes) = (None, None, None, None);
     c.object(|c, key| match key {
-        "auto_detect" => set(&mut auto_detect, c.boolean()?),
-        "frame_number" => set(&mut frame_number, c.integer(true)?),
-        "coordinates" => set(&mut coordinates, c.integers(2)?),
-        "bounding_boxes" => {
+        b"auto_detect" => set(&mut auto_detect, c.boolean()?),
+        b"frame_number" => set(&mut frame_number, c.integer(true)?),
+        b"coordinates" => set(&mut coordinates, c.integers(2)?),
+        b"bounding_boxes" => {
             c.array(|c| if c.null() { Some(()) } else { c.integers(4) })?;
             set(&mut boxes, ())
         }
@@ -453,14 +474,14 @@ fn read_speaker_detection(c: &mut Cursor<'_>) -> Option<()> {
 fn read_segment<'a>(c: &mut Cursor<'a>) -> Option<Segment<'a>> {
     let mut s = Segment::default();
     c.object(|c, key| match key {
-        "startTime" => set(&mut s.start, c.float()?),
-        "endTime" => set(&mut s.end, c.float()?),
-        "audioInput" => {
+        b"startTime" => set(&mut s.start, c.float()?),
+        b"endTime" => set(&mut s.end, c.float()?),
+        b"audioInput" => {
             let mut a = AudioInput::default();
             c.object(|c, key| match key {
-                "refId" => set(&mut a.ref_id, c.string()?),
-                "startTime" => set(&mut a.start, c.float()?),
-                "endTime" => set(&mut a.end, c.float()?),
+                b"refId" => set(&mut a.ref_id, c.string()?),
+                b"startTime" => set(&mut a.start, c.float()?),
+                b"endTime" => set(&mut a.end, c.float()?),
                 _ => None,
             })?;
             set(&mut s.audio, a)
@@ -482,26 +503,26 @@ struct Inputs<'a> {
     /// Whether an audio or text input has no `refId`.
     missing_ref: bool,
     /// The `refId`s of audio and text inputs, each once.
-    ref_ids: Vec<&'a str>,
+    ref_ids: Vec<&'a [u8]>,
 }
 
 impl<'a> Inputs<'a> {
     /// Takes one input; false when it is not clean.
     fn take(&mut self, input: &Input<'a>) -> bool {
         let media = match input.kind {
-            Some(kind @ ("video" | "image")) => {
+            Some(kind @ (b"video" | b"image")) => {
                 self.visual += 1;
-                self.images += usize::from(kind == "image");
+                self.images += usize::from(kind == b"image");
                 if input.ref_id.is_some() {
                     return false;
                 }
                 true
             }
-            Some("audio") => {
+            Some(b"audio") => {
                 self.audio += 1;
                 true
             }
-            Some("text") => {
+            Some(b"text") => {
                 self.audio += 1;
                 false
             }
@@ -510,7 +531,9 @@ impl<'a> Inputs<'a> {
         if media {
             let source_ok = match (input.url, input.asset_id) {
                 (Some(url), None) => url_scheme(url).is_some(),
-                (None, Some(asset)) => !asset.trim().is_empty(),
+                (None, Some(asset)) => {
+                    std::str::from_utf8(asset).is_ok_and(|a| !a.trim().is_empty())
+                }
                 _ => false,
             };
             if !source_ok || input.provider.is_some() {
@@ -519,7 +542,7 @@ impl<'a> Inputs<'a> {
         } else if input.url.is_some() || input.asset_id.is_some() || input.provider.is_none() {
             return false;
         }
-        if input.kind == Some("audio") || input.kind == Some("text") {
+        if matches!(input.kind, Some(b"audio" | b"text")) {
             match input.ref_id {
                 Some(r) if self.ref_ids.contains(&r) => return false,
                 Some(r) => self.ref_ids.push(r),
@@ -530,22 +553,33 @@ impl<'a> Inputs<'a> {
     }
 }
 
-fn request_id_clean(id: &str) -> bool {
-    !id.is_empty()
-        && !id.chars().any(char::is_control)
-        && (id.len() <= 64 || id.chars().count() <= 64)
-        && id.trim() == id
+/// Whether a request id draws no diagnostic of its own: not empty, no
+/// control character, at most 64 characters, no white space at either end.
+fn request_id_clean(id: &[u8]) -> bool {
+    if id.is_ascii() {
+        // In ASCII the controls are 0x00 to 0x1f and 0x7f, and the only
+        // white space that is not one is the space.
+        return (1..=64).contains(&id.len())
+            && id.iter().all(|&b| b >= 0x20 && b != 0x7f)
+            && id.first() != Some(&b' ')
+            && id.last() != Some(&b' ');
+    }
+    std::str::from_utf8(id).is_ok_and(|id| {
+        !id.chars().any(char::is_control)
+            && (id.len() <= 64 || id.chars().count() <= 64)
+            && id.trim() == id
+    })
 }
 
 fn payload_clean(p: &Payload) -> bool {
-    let Some(model) = p.model.filter(|m| MODELS.contains(m)) else {
+    let Some(model) = p.model.filter(|m| one_of(MODELS, m)) else {
         return false;
     };
-    let react = model == "react-1";
+    let react = model == b"react-1";
     let Some(inputs) = &p.input else {
         return false;
     };
-    if inputs.images > 0 && model != "sync-3" {
+    if inputs.images > 0 && model != b"sync-3" {
         return false;
     }
     let &Inputs {
@@ -608,19 +642,19 @@ mod reader_tests {
         fn numbers_are_read_as_serde_json_reads_them(
             text in "-?[0-9]{0,20}(\\.[0-9]{0,20})?([eE][-+]?[0-9]{0,4})?",
         ) {
-            let mut c = Cursor::new(&text);
+            let mut c = Cursor::new(text.as_bytes());
             let ours = c.number().filter(|_| c.end().is_some());
             let theirs = serde_json::from_str::<serde_json::Value>(&text);
             match (ours, theirs) {
                 (Some((t, integer)), Ok(serde_json::Value::Number(n))) => {
-                    prop_assert_eq!(t, text.as_str());
+                    prop_assert_eq!(t, text.as_bytes());
                     prop_assert_eq!(integer, !text.contains(['.', 'e', 'E']));
-                    let mut c = Cursor::new(&text);
+                    let mut c = Cursor::new(text.as_bytes());
                     prop_assert_eq!(c.float(), n.as_f64().filter(|x| x.is_finite()));
                 }
                 // A number too large for an f64: read, but never a value.
                 (Some(_), Err(e)) if e.to_string().starts_with("number out of range") => {
-                    prop_assert_eq!(Cursor::new(&text).float(), None);
+                    prop_assert_eq!(Cursor::new(text.as_bytes()).float(), None);
                 }
                 (None, Err(_)) => {}
                 (ours, theirs) => prop_assert!(false, "{text}: {ours:?} against {theirs:?}"),
@@ -639,7 +673,7 @@ mod reader_tests {
         ) {
             let parsed: f64 = text.parse().unwrap();
             let digits = text.bytes().filter(u8::is_ascii_digit).count();
-            let ours = short_decimal(&text);
+            let ours = short_decimal(text.as_bytes());
             if digits <= 15 {
                 prop_assert_eq!(ours.map(f64::to_bits), Some(parsed.to_bits()), "{}", text);
             } else {
@@ -650,27 +684,27 @@ mod reader_tests {
 
     #[test]
     fn short_decimals_give_way_to_parse_for_the_rest() {
-        assert_eq!(short_decimal("1e5"), None);
-        assert_eq!(short_decimal("1.5E-3"), None);
-        assert_eq!(short_decimal("1234567890123456"), None); // 16 digits
-        assert_eq!(short_decimal("123456789012345"), Some(123456789012345.0));
-        assert_eq!(short_decimal("0.000000000000001"), None); // 16 digits
-        assert_eq!(short_decimal("0.1"), Some(0.1));
+        assert_eq!(short_decimal(b"1e5"), None);
+        assert_eq!(short_decimal(b"1.5E-3"), None);
+        assert_eq!(short_decimal(b"1234567890123456"), None); // 16 digits
+        assert_eq!(short_decimal(b"123456789012345"), Some(123456789012345.0));
+        assert_eq!(short_decimal(b"0.000000000000001"), None); // 16 digits
+        assert_eq!(short_decimal(b"0.1"), Some(0.1));
         assert_eq!(
-            short_decimal("-0").map(f64::to_bits),
+            short_decimal(b"-0").map(f64::to_bits),
             Some((-0.0f64).to_bits())
         );
         // Fifteen digits, where a conversion digit by digit in floating
         // point would round more than once.
         for text in ["0.30000000000000", "9007199254.74099", "0.99999999999999"] {
-            assert_eq!(short_decimal(text), text.parse().ok(), "{text}");
+            assert_eq!(short_decimal(text.as_bytes()), text.parse().ok(), "{text}");
         }
     }
 
     #[test]
     fn literals_and_integers() {
         let read = |text: &str, f: fn(&mut Cursor) -> Option<()>| {
-            let mut c = Cursor::new(text);
+            let mut c = Cursor::new(text.as_bytes());
             f(&mut c).and_then(|()| c.end()).is_some()
         };
         assert!(read(" true", |c| c.boolean().map(drop)));
@@ -698,7 +732,10 @@ mod tests {
     fn generated_valid_lines_take_the_fast_path() {
         let data = crate::generate::records(3, 2000);
         let text = std::str::from_utf8(&data).unwrap();
-        let fast = text.lines().filter(|l| clean(l).is_some()).count();
+        let fast = text
+            .lines()
+            .filter(|l| clean(l.as_bytes()).is_some())
+            .count();
         assert_eq!(fast, 2000);
     }
 
@@ -713,7 +750,7 @@ mod tests {
             let spaced = serde_json::to_string_pretty(&v)
                 .unwrap()
                 .replace('\n', "\r\n\t");
-            assert!(clean(&spaced).is_some(), "{spaced}");
+            assert!(clean(spaced.as_bytes()).is_some(), "{spaced}");
         }
     }
 }

@@ -527,25 +527,31 @@ impl Validator {
         out: &mut Vec<Diagnostic>,
     ) -> Verdict {
         let diag = line_diagnostic(number, offset);
+        // A line not prechecked on another thread is prechecked here.
+        let pre = match pre {
+            None if self.fast_path => precheck_line(line),
+            pre => pre.unwrap_or(Precheck::Unsure),
+        };
         if let (
             true,
-            Some(Precheck::Clean {
+            Precheck::Clean {
                 id_start,
                 id_len,
                 id_hash,
-            }),
+            },
         ) = (self.fast_path, pre)
         {
-            // Checked on another thread: valid UTF-8, clean but for
-            // uniqueness. The line's bytes are read again only for a
-            // duplicate's diagnostic.
+            // Valid UTF-8, clean but for uniqueness. The line's bytes are
+            // read again only for a duplicate's diagnostic.
             let Some(first) = self.ids.insert_hash(id_hash, self.line_base + number) else {
                 self.last_id_at = Some((id_start, id_len));
                 return Verdict::Valid;
             };
-            let id = std::str::from_utf8(&line[id_start as usize..(id_start + id_len) as usize])
-                .expect("a precheck keeps char boundaries");
-            return self.duplicate_line(line, id, first, (number, offset), out);
+            let id = line.get(id_start as usize..(id_start + id_len) as usize);
+            if let Some(verdict) = self.duplicate_line(line, id, first, (number, offset), out) {
+                return verdict;
+            }
+            // Not this line's precheck: the full rules judge the line.
         }
         let text = match std::str::from_utf8(line) {
             Ok(text) => text,
@@ -559,11 +565,6 @@ impl Validator {
                 return Verdict::Invalid;
             }
         };
-        if self.fast_path && pre.is_none() {
-            if let Some(id) = fast::clean(text) {
-                return self.clean_line(line, id, IdSet::hash(id), (number, offset), out);
-            }
-        }
         let tree = match json::parse(text) {
             Ok(tree) => tree,
             Err(e) => {
@@ -657,32 +658,19 @@ impl Validator {
 
     /// A line the fast path found clean, on this thread, but for uniqueness,
     /// which is checked here: valid, or a `duplicate_request_id`.
-    fn clean_line(
-        &mut self,
-        line: &[u8],
-        id: &str,
-        hash: crate::ids::IdKey,
-        (number, offset): (u64, u64),
-        out: &mut Vec<Diagnostic>,
-    ) -> Verdict {
-        let Some(first) = self.ids.insert_hash(hash, self.line_base + number) else {
-            id.clone_into(&mut self.last_id);
-            self.last_id_at = None;
-            return Verdict::Valid;
-        };
-        self.duplicate_line(line, id, first, (number, offset), out)
-    }
-
-    /// A clean line whose id was first used at global line `first`.
+    /// A clean line, with its `id`, whose id was first used at global line
+    /// `first`: a `duplicate_request_id`. `None` when the line or the id is
+    /// not UTF-8 (a precheck of another line), for the full rules to judge.
     fn duplicate_line(
         &mut self,
         line: &[u8],
-        id: &str,
+        id: Option<&[u8]>,
         first: u64,
         (number, offset): (u64, u64),
         out: &mut Vec<Diagnostic>,
-    ) -> Verdict {
-        let text = std::str::from_utf8(line).expect("a clean line is UTF-8");
+    ) -> Option<Verdict> {
+        let text = std::str::from_utf8(line).ok()?;
+        let id = std::str::from_utf8(id?).ok()?;
         let f = self.duplicate_id(text, id, first);
         out.push(Diagnostic {
             line: Some(number),
@@ -694,7 +682,7 @@ impl Validator {
             request_id: Some(id.to_owned()),
             path: f.path,
         });
-        Verdict::Invalid
+        Some(Verdict::Invalid)
     }
 
     /// The finding for a request id first used at global line `first`.
@@ -836,16 +824,16 @@ pub enum Precheck {
 /// The stateless part of checking one frame. `O(line)`, no allocation
 /// beyond the fast path's own; call it on any thread.
 pub fn precheck(frame: &Frame) -> Precheck {
-    let Frame::Line(line) = frame else {
-        return Precheck::Unsure;
-    };
-    // simdutf8's vector check takes a third of the instructions of `std`'s
-    // here (`validate`, 20,000 records: 210.4 M in all before, 207.3 M
-    // after); a line it refuses goes to the full rules, which say where
-    // and why.
-    let Ok(line) = simdutf8::basic::from_utf8(line.bytes()) else {
-        return Precheck::Unsure;
-    };
+    match frame {
+        Frame::Line(line) => precheck_line(line.bytes()),
+        _ => Precheck::Unsure,
+    }
+}
+
+/// [`precheck`] of a line's bytes.
+fn precheck_line(line: &[u8]) -> Precheck {
+    // A line the fast path takes is UTF-8 (it checks each string that is
+    // not ASCII); any other goes to the full rules, which check it all.
     match fast::clean(line) {
         // The id is borrowed from the line, so its address says where it is.
         Some(id) => match (

@@ -943,11 +943,12 @@ impl<'l> Checker<'l> {
 }
 
 /// `^[A-Za-z0-9_-]{1,255}$`.
-pub(crate) fn output_file_name_ok(name: &str) -> bool {
+pub(crate) fn output_file_name_ok(name: &(impl AsRef<[u8]> + ?Sized)) -> bool {
+    let name = name.as_ref();
     (1..=255).contains(&name.len())
         && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Where `s` stands in `line` when it is a slice of it: the byte index of the
@@ -994,17 +995,23 @@ fn int_array_problem(v: &Json, len: usize) -> Option<String> {
 /// ASCII, a name for a host) takes one vectorised pass over the bytes and one
 /// table-driven pass over the authority; anything else (non-ASCII, controls,
 /// an IPv6 literal) goes to [`url_scheme_general`], which the tests hold it to.
-pub(crate) fn url_scheme(url: &str) -> Option<bool> {
-    let bytes = url.as_bytes();
+///
+/// It takes the URL's bytes or its text (the fast path reads bytes); bytes
+/// that are not UTF-8 are no URL.
+pub(crate) fn url_scheme(url: &(impl AsRef<[u8]> + ?Sized)) -> Option<bool> {
+    let bytes = url.as_ref();
     if !printable_ascii(bytes) {
-        return url_scheme_general(url);
+        return url_scheme_general(std::str::from_utf8(bytes).ok()?);
     }
-    let (https, rest) = if let Some(r) = strip_prefix_ignore_case(url, "https://") {
-        (true, r)
-    } else {
-        (false, strip_prefix_ignore_case(url, "http://")?)
+    let scheme = |name: &[u8]| {
+        let head = bytes.get(..name.len())?;
+        head.eq_ignore_ascii_case(name)
+            .then(|| &bytes[name.len()..])
     };
-    let rest = rest.as_bytes();
+    let (https, rest) = match scheme(b"https://") {
+        Some(rest) => (true, rest),
+        None => (false, scheme(b"http://")?),
+    };
     // The usual authority is a host name alone: one tight pass finds where
     // it ends, and only an authority with a port, user or odd byte takes the
     // pass below.
@@ -1034,7 +1041,7 @@ pub(crate) fn url_scheme(url: &str) -> Option<bool> {
     }
     let start = at.map_or(0, |i| i + 1);
     if rest.get(start) == Some(&b'[') {
-        return url_scheme_general(url);
+        return url_scheme_general(std::str::from_utf8(bytes).ok()?);
     }
     let (host_end, odd) = match colon {
         Some(i) if is_port(&rest[i + 1..end]) => (i, odd_before_colon),
