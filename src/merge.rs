@@ -343,7 +343,7 @@ impl Merger {
             self.index.warm(
                 ahead[..due]
                     .iter()
-                    .filter_map(|(_, p)| p.as_ref().ok().map(|p| p.1)),
+                    .filter_map(|p| p.as_ref().ok().map(|p| p.1)),
             );
             let Frame::Line(line) = &frame else {
                 self.note(
@@ -530,9 +530,9 @@ impl Merger {
     /// Looks the next results up ahead of their turn, all in one burst, so
     /// that the cache misses in the index and in the requests overlap
     /// instead of stalling one result each. Changes nothing.
-    fn warm_lookups<F>(&self, ahead: &[(F, Parsed)]) {
+    fn warm_lookups(&self, ahead: &[Parsed]) {
         let mut seen = 0u32;
-        for (_, parsed) in ahead {
+        for parsed in ahead {
             if let Parsed::Keyed { hash, .. } = parsed {
                 if let Some(index) = self.index.get_hash(*hash) {
                     seen ^= self.requests.get(index as usize).map_or(0, |r| r.check);
@@ -813,7 +813,7 @@ where
     R: Read + Send,
     T: Send,
     P: Fn(&Frame) -> T + Sync,
-    F: FnMut(Frame, T, &[(Frame, T)]),
+    F: FnMut(Frame, T, &[T]),
 {
     for_each_parsed_with(
         parse_workers(),

@@ -512,7 +512,7 @@ impl<S: Sink> Splitter<S> {
     }
 
     /// Readies the id set for the frames `ahead`: see [`Validator::warm`].
-    pub fn warm(&mut self, ahead: &[(Frame, Precheck)]) {
+    pub fn warm(&mut self, ahead: &[Precheck]) {
         self.validator.warm(ahead);
     }
 

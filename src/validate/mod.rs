@@ -617,13 +617,12 @@ impl Validator {
     /// every 64 lines it touches the id-set slots of the next 64 in one burst,
     /// so that their cache misses overlap instead of stalling one insert
     /// each. Only ever a speed-up: it changes no result.
-    pub fn warm(&mut self, ahead: &[(Frame, Precheck)]) {
+    pub fn warm(&mut self, ahead: &[Precheck]) {
         let due = self.warm.due(ahead.len());
-        self.ids
-            .warm(ahead[..due].iter().filter_map(|(_, p)| match p {
-                Precheck::Clean { id_hash, .. } => Some(*id_hash),
-                Precheck::Unsure => None,
-            }));
+        self.ids.warm(ahead[..due].iter().filter_map(|p| match p {
+            Precheck::Clean { id_hash, .. } => Some(*id_hash),
+            Precheck::Unsure => None,
+        }));
     }
 
     /// The request id of the last line [`Validator::check`] found valid,
@@ -852,14 +851,15 @@ fn precheck_line(line: &[u8]) -> Precheck {
 }
 
 /// Frames `reader` and prechecks each frame off the calling thread
-/// ([`crate::frame::for_each_parsed_with`]), handing `(frame, precheck)`
-/// pairs to `each` on this one, in order, with the pairs after it in the same
-/// chunk (for [`Validator::warm`]), until the end or until `each` returns
-/// false. Returns the stream position reached; a read error ends the run.
+/// ([`crate::frame::for_each_parsed_with`]), handing each frame and its
+/// precheck to `each` on this one, in order, with the prechecks of the
+/// frames after it in the same chunk (for [`Validator::warm`]), until the
+/// end or until `each` returns false. Returns the stream position reached;
+/// a read error ends the run.
 pub fn for_each_prechecked<R, F>(reader: R, framer: Framer, each: F) -> io::Result<u64>
 where
     R: Read + Send,
-    F: FnMut(Frame, Precheck, &[(Frame, Precheck)]) -> bool,
+    F: FnMut(Frame, Precheck, &[Precheck]) -> bool,
 {
     use crate::frame::{for_each_parsed_with, parse_workers};
     for_each_parsed_with(parse_workers(), reader, framer, precheck, each)
