@@ -46,15 +46,20 @@ enum Store {
 
 impl Store {
     fn zeroed(len: usize) -> Store {
-        if len >= MAPPED_FROM {
-            if let Ok(map) = memmap2::MmapMut::map_anon(len) {
-                // Only advice: without huge pages the table works the same.
-                #[cfg(target_os = "linux")]
-                let _ = map.advise(memmap2::Advice::HugePage);
-                return Store::Mapped(map);
-            }
+        Self::mapped(len).unwrap_or_else(|| Store::Heap(vec![0; len]))
+    }
+
+    /// A large table mapped on its own; `None` for a small one, or when the
+    /// system has no room for it.
+    fn mapped(len: usize) -> Option<Store> {
+        if len < MAPPED_FROM {
+            return None;
         }
-        Store::Heap(vec![0; len])
+        let map = memmap2::MmapMut::map_anon(len).ok()?;
+        // Only advice: without huge pages the table works the same.
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::HugePage);
+        Some(Store::Mapped(map))
     }
 
     fn bytes(&self) -> &[u8] {
@@ -151,6 +156,50 @@ impl IdSet {
         }
     }
 
+    /// Makes room for `additional` more ids, so that inserting them does not
+    /// grow the table: one table of the size the inserts would reach, and
+    /// one move of the ids already in (`O(len)`). It takes 16 bytes a slot,
+    /// for a table at most three quarters full whose slots are a power of
+    /// two: 21 to 43 bytes an id, as growing gives. Only a hint: when the
+    /// system has no room for the table it asks for, nothing changes.
+    ///
+    /// Growing doubles the table and moves every id, on the thread that
+    /// inserts: for 2.5 million ids the doublings took 70 to 150 ms in all
+    /// (a fresh process inserting them in a loop), each a stall of the
+    /// whole `split` pipeline behind the caller's thread. A caller that
+    /// knows about how many ids are coming spares them; the `split` and
+    /// `validate` commands estimate it from the inputs' size, within a
+    /// bound ([`RoomHint`]).
+    pub fn reserve(&mut self, additional: usize) {
+        let Some(slots) = self
+            .len
+            .checked_add(additional)
+            .and_then(|n| n.checked_mul(4))
+            .and_then(|n| n.div_ceil(3).checked_next_power_of_two())
+            .filter(|_| additional > 0)
+        else {
+            return;
+        };
+        let slots = slots.max(1024);
+        let Some(bytes) = slots.checked_mul(ENTRY) else {
+            return;
+        };
+        if slots <= self.slots() {
+            return;
+        }
+        let store = match Store::mapped(bytes) {
+            Some(store) => store,
+            None if bytes < MAPPED_FROM => Store::Heap(vec![0; bytes]),
+            None => return,
+        };
+        self.move_to(store);
+    }
+
+    /// How many ids the set holds before its table grows again.
+    pub fn capacity(&self) -> usize {
+        self.slots() / 4 * 3
+    }
+
     /// Asks for the slots where `keys` start their probes, all in one burst
     /// so that the cache misses overlap: then inserting them soon after
     /// finds the table in cache. A table of millions of ids misses the cache
@@ -225,8 +274,14 @@ impl IdSet {
     /// entry into it.
     fn grow(&mut self) {
         let slots = (self.slots() * 2).max(1024);
-        let old = std::mem::replace(&mut self.store, Store::zeroed(slots * ENTRY));
-        self.mask = slots - 1;
+        self.move_to(Store::zeroed(slots * ENTRY));
+    }
+
+    /// Moves every entry into `store`, a zeroed table of more slots (a
+    /// power of two).
+    fn move_to(&mut self, store: Store) {
+        let old = std::mem::replace(&mut self.store, store);
+        self.mask = self.slots() - 1;
         for entry in old.bytes().chunks_exact(ENTRY) {
             if entry[12..] == [0; 4] {
                 continue;
@@ -283,6 +338,59 @@ impl WarmPace {
         // The next burst is due at the last item of this one.
         self.left = due.saturating_sub(1);
         due
+    }
+}
+
+/// When to make room in an [`IdSet`] for the ids of inputs of known size
+/// ([`IdSet::reserve`]), and for how many: once, after the first
+/// [`RoomHint::SAMPLE`] bytes, from the records per byte seen so far.
+///
+/// An estimate from the first MiB can be far too high (when later records
+/// are much longer), so it never asks for a table beyond
+/// [`RoomHint::MAX_TABLE`] bytes: the 64 MiB of fixed room in the memory
+/// target holds that, whatever the records turn out to be. Within that, it
+/// asks for two thirds of the estimate, so that a sample whose records are
+/// up to 1.5 times shorter than the rest's makes no table larger than
+/// growing would. Beyond it the table grows as before: for the benchmark's
+/// 2.5 million records this spares every doubling but the last (about half
+/// of the ids moved, and the pipeline's stall at the doubling before it).
+#[derive(Clone, Copy, Debug)]
+pub struct RoomHint {
+    /// The inputs' bytes in all; `None` when one has no known size.
+    total: Option<u64>,
+    done: bool,
+}
+
+impl RoomHint {
+    /// The bytes read before the estimate.
+    pub const SAMPLE: u64 = 1 << 20;
+
+    /// The largest table the hint asks for, in bytes (`IdSet`'s 16 a slot).
+    pub const MAX_TABLE: usize = 32 << 20;
+
+    /// The most ids a table of [`RoomHint::MAX_TABLE`] bytes holds.
+    const MAX_IDS: u64 = (Self::MAX_TABLE / ENTRY / 4 * 3) as u64;
+
+    /// A hint for inputs of `total` bytes in all (`None`: unknown, and the
+    /// hint never asks for room).
+    pub fn new(total: Option<u64>) -> Self {
+        RoomHint { total, done: false }
+    }
+
+    /// How many more ids to make room for, given `records` seen (at most
+    /// that many ids in the set) in the first `read` bytes: `Some` once,
+    /// when `read` first reaches [`RoomHint::SAMPLE`] and more than the
+    /// sample is left; `None` at every other call. `O(1)`.
+    #[inline]
+    pub fn due(&mut self, records: u64, read: u64) -> Option<usize> {
+        if self.done || read < Self::SAMPLE {
+            return None;
+        }
+        self.done = true;
+        let left = self.total?.checked_sub(read)?;
+        let estimate = u128::from(left) * u128::from(records) / u128::from(read);
+        let room = (estimate * 2 / 3).min(u128::from(Self::MAX_IDS.saturating_sub(records)));
+        usize::try_from(room).ok().filter(|&n| n > 0)
     }
 }
 
@@ -343,14 +451,88 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_room_hint_asks_once_after_the_sample() {
+        let mut hint = RoomHint::new(Some(100 << 20));
+        assert_eq!(hint.due(1000, RoomHint::SAMPLE - 1), None);
+        // 99 MiB left at 1,000 records a MiB: two thirds of 99,000.
+        assert_eq!(hint.due(1000, RoomHint::SAMPLE), Some(66_000));
+        assert_eq!(hint.due(2000, 2 * RoomHint::SAMPLE), None);
+        let mut unknown = RoomHint::new(None);
+        assert_eq!(unknown.due(1000, RoomHint::SAMPLE), None);
+        // Inputs that grew while being read: nothing left by their size.
+        let mut grown = RoomHint::new(Some(1 << 19));
+        assert_eq!(grown.due(1000, RoomHint::SAMPLE), None);
+        // However many records the size promises, the table it asks for
+        // stays within MAX_TABLE, counting the ids already in.
+        let mut huge = RoomHint::new(Some(1 << 40));
+        let room = huge.due(2500, RoomHint::SAMPLE).unwrap();
+        let mut ids = IdSet::new();
+        for i in 0..2500 {
+            ids.insert(&format!("{i}"), i);
+        }
+        ids.reserve(room);
+        assert_eq!(ids.slots() * ENTRY, RoomHint::MAX_TABLE);
+        assert_eq!(ids.capacity(), 2500 + room);
+    }
+
+    /// After `reserve(n)`, n more inserts never grow the table, and every
+    /// id is still found; the table is the one growing would have made.
+    #[test]
+    fn reserved_room_takes_the_inserts_without_growing() {
+        for (before, more) in [
+            (0, 1),
+            (0, 768),
+            (0, 769),
+            (10, 3000),
+            (5000, 100_000),
+            (700, 0),
+        ] {
+            let mut ids = IdSet::new();
+            for i in 0..before {
+                ids.insert(&format!("a-{i}"), i as u64);
+            }
+            ids.reserve(more);
+            let capacity = ids.capacity();
+            assert!(capacity >= before + more, "{before} + {more}: {capacity}");
+            for i in 0..more {
+                assert_eq!(ids.insert(&format!("b-{i}"), i as u64), None);
+            }
+            assert_eq!(ids.capacity(), capacity, "{before} + {more}");
+            assert_eq!(ids.len(), before + more);
+            for i in 0..before {
+                assert_eq!(ids.get_hash(IdSet::hash(&format!("a-{i}"))), Some(i as u64));
+            }
+            let mut grown = IdSet::new();
+            for i in 0..before + more {
+                grown.insert(&format!("c-{i}"), 0);
+            }
+            assert!(
+                capacity <= grown.capacity().max(1024 / 4 * 3),
+                "{before} + {more}"
+            );
+        }
+        // Room that no system has is not taken, and nothing changes.
+        let mut ids = IdSet::new();
+        ids.insert("x", 1);
+        ids.reserve(usize::MAX / 2);
+        assert_eq!((ids.len(), ids.capacity()), (1, 768));
+    }
+
     proptest::proptest! {
         /// Against a `HashMap` of the ids' text: every insert's answer, every
         /// lookup, and the length, across many doublings of the table.
         #[test]
-        fn agrees_with_a_map(ops in proptest::collection::vec((0u32..3000, 0u64..1 << 33, proptest::bool::ANY), 0..6000)) {
+        fn agrees_with_a_map(ops in proptest::collection::vec((0u32..3000, 0u64..1 << 33, 0u8..16), 0..6000)) {
             let mut ids = IdSet::new();
             let mut reference = std::collections::HashMap::new();
-            for (id, line, insert) in ops {
+            for (id, line, op) in ops {
+                // Now and then room for more: it changes no answer.
+                if op == 0 {
+                    ids.reserve(id as usize);
+                    proptest::prop_assert!(ids.capacity() >= reference.len() + id as usize);
+                }
+                let insert = op % 2 == 1;
                 let id = format!("id-{id}");
                 let saturated = line.min(u64::from(u32::MAX - 1));
                 // Warming is only a hint: any keys, any time, change nothing.

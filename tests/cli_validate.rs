@@ -421,3 +421,52 @@ fn a_byte_order_mark_alone_is_reported() {
     assert_eq!(lines[1]["code"], "too_few_records");
     assert_eq!(lines[2]["summary"]["bytes"], 3);
 }
+
+/// A file of several MiB takes room in the id set for the records its size
+/// promises, after its first MiB (`ids::RoomHint`): the ids seen before
+/// (moved into the new table) and after must still all count, so a
+/// duplicate of a line before the room was taken is found at the end, as it
+/// is when the same bytes come through standard input, with no size.
+#[test]
+fn ids_seen_before_and_after_the_room_is_taken_all_count() {
+    let data = syncbatch::generate::records(8, 12_000);
+    assert!(data.len() > 3 << 20, "{} bytes", data.len());
+    let lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
+    let mut input = Vec::new();
+    for line in &lines {
+        input.extend_from_slice(line);
+    }
+    // Line 12,001 repeats line 3 (before the room); 12,002 repeats 11,000.
+    input.extend_from_slice(lines[2]);
+    input.extend_from_slice(lines[10_999]);
+    let dir = std::env::temp_dir().join(format!("syncbatch-room-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.jsonl");
+    std::fs::write(&path, &input).unwrap();
+    let from_file = syncbatch(
+        &["validate", "--format", "json", path.to_str().unwrap()],
+        None,
+    );
+    let from_stdin = syncbatch(&["validate", "--format", "json", "-"], Some(&input));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let duplicates = |out: &Output| -> Vec<(u64, String)> {
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|d| d["code"] == "duplicate_request_id")
+            .map(|d| {
+                (
+                    d["line"].as_u64().unwrap(),
+                    d["message"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let found = duplicates(&from_file);
+    assert_eq!(found.len(), 2, "{}", text(&from_file.stdout));
+    assert_eq!((found[0].0, found[1].0), (12_001, 12_002));
+    assert!(found[0].1.contains("line 3"), "{}", found[0].1);
+    assert!(found[1].1.contains("line 11000"), "{}", found[1].1);
+    assert_eq!(found, duplicates(&from_stdin));
+    assert_eq!(from_file.status.code(), Some(1));
+}

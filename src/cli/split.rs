@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use syncbatch::ids::RoomHint;
 use syncbatch::split::{
     DirSink, DryRunSink, Sink, SplitError, SplitOptions, SplitSummary, Splitter,
 };
@@ -194,6 +195,18 @@ fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
     } else {
         &args.inputs[..]
     };
+    // Room in the id set for the records the inputs' size promises, when
+    // every input is a file: the bytes of the inputs before this one count.
+    let total = inputs
+        .iter()
+        .map(|p| {
+            let file = p.as_os_str() != "-";
+            let meta = std::fs::metadata(p).ok().filter(|m| file && m.is_file());
+            meta.map(|m| m.len())
+        })
+        .sum();
+    let mut room = RoomHint::new(total);
+    let mut before = 0u64;
     for path in inputs {
         let input = match open(path) {
             Ok(input) => input,
@@ -213,6 +226,9 @@ fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
                 return false;
             }
             position = frame.end();
+            if let Some(n) = room.due(splitter.records_seen(), before + position) {
+                splitter.reserve_ids(n);
+            }
             splitter.warm(ahead);
             match splitter.push_prechecked(frame, pre).map(|d| d.is_empty()) {
                 Ok(false) if report_invalid => {
@@ -251,7 +267,10 @@ fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
             return Err(FAILURE);
         }
         match read {
-            Ok(end) => splitter.end_of_input(end),
+            Ok(end) => {
+                splitter.end_of_input(end);
+                before += end;
+            }
             Err(e) => {
                 eprintln!(
                     "syncbatch: {name}: read error after byte {position}: {e}; nothing written"

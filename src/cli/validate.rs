@@ -4,6 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use syncbatch::frame::Frame;
+use syncbatch::ids::RoomHint;
 pub use syncbatch::validate::report::{write_diagnostic, write_summary, Format};
 use syncbatch::validate::{for_each_prechecked, Diagnostic, Limits, Summary, Validator};
 
@@ -145,9 +146,14 @@ fn validate_file(
         };
     let mut output_error = None;
     let mut position = 0;
+    let (mut room, mut frames) = (RoomHint::new(input.size), 0u64);
     // Framing and the stateless checks run off this thread (one worker a core).
     let read = for_each_prechecked(reader, framer, |frame, pre, ahead| {
         position = frame.end();
+        frames += 1;
+        if let Some(n) = room.due(frames, position) {
+            validator.reserve_ids(n);
+        }
         validator.warm(ahead);
         validator.check_prechecked(&frame, pre, &mut diagnostics);
         if !diagnostics.is_empty() {

@@ -511,6 +511,12 @@ impl<S: Sink> Splitter<S> {
         self.push_with(frame, None)
     }
 
+    /// Makes room for `additional` more request ids: see
+    /// [`Validator::reserve_ids`].
+    pub fn reserve_ids(&mut self, additional: usize) {
+        self.validator.reserve_ids(additional);
+    }
+
     /// Readies the id set for the frames `ahead`: see [`Validator::warm`].
     pub fn warm(&mut self, ahead: &[Precheck]) {
         self.validator.warm(ahead);

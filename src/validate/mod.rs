@@ -612,6 +612,14 @@ impl Validator {
         verdict
     }
 
+    /// Makes room in the id set for `additional` more request ids, so that
+    /// they do not grow it: see [`IdSet::reserve`] (16 bytes a slot; a
+    /// hint, which a caller that estimates the count well takes from
+    /// [`crate::ids::RoomHint`]).
+    pub fn reserve_ids(&mut self, additional: usize) {
+        self.ids.reserve(additional);
+    }
+
     /// Readies the id set for the clean lines in `ahead` (the lines still to
     /// be checked, in order, as [`for_each_prechecked`] hands them over):
     /// every 64 lines it touches the id-set slots of the next 64 in one burst,
