@@ -692,11 +692,14 @@ impl<R: Read> Iterator for LineReader<R> {
 /// core the caller leaves idle. Handing chunks out in turn instead (every
 /// other chunk to the framing thread, as this did until 2026-11-29) left
 /// the framing thread, which also reads, with the most work: `validate` of
-/// 1 GiB kept 1.70 to 1.85 cores busy, and 1.90 to 1.94 this way. Short
-/// queues (four chunks to each worker and back, eight a thread in order to
-/// the caller) keep memory to a few chunks a thread, yet long enough that
-/// no thread waits on another's short stall. A read error ends the run and
-/// is returned.
+/// 1 GiB kept 1.70 to 1.85 cores busy, and 1.90 to 1.94 this way.
+///
+/// Memory: a chunk ends at 512 lines or 256 KiB, and the chunks on their
+/// way to `each` hold at most 16 MiB of lines in all (a byte budget, which
+/// the framing thread waits on), plus the chunk being framed: whatever the
+/// lines' length, and however slow `each` is. That is room for 64 chunks of
+/// short lines, so that the framing thread runs on while the caller's
+/// thread stalls for a while. A read error ends the run and is returned.
 ///
 /// ```
 /// use syncbatch::frame::{for_each_parsed, Framer};
@@ -787,12 +790,17 @@ where
 {
     use std::sync::atomic::Ordering;
     use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-    const CHUNK: usize = 512;
     /// What the framing thread hands the caller for each chunk, in order:
     /// the chunk parsed on the framing thread, or word that worker `k` has
-    /// it (each worker returns its chunks in the order it took them).
-    enum Handoff<T> {
-        Parsed(io::Result<Parsed<T>>),
+    /// it (each worker returns its chunks in the order it took them); the
+    /// tokens of the byte budget it holds; and whether it is the last.
+    struct Handoff<T> {
+        chunk: Chunk<T>,
+        tokens: usize,
+        last: bool,
+    }
+    enum Chunk<T> {
+        Parsed(Parsed<T>),
         AtWorker(usize),
     }
     /// A chunk's frames, and what `parse` gave for each.
@@ -803,7 +811,11 @@ where
     };
     let parse_all = &parse_all;
     let workers = workers.max(1);
-    let (to_caller, handoffs) = sync_channel::<Handoff<T>>(8 * (workers + 1));
+    // Every chunk holds a token for each `TOKEN_BYTES` of its lines from
+    // the time it is framed until `each` has seen it, so at most
+    // `BUDGET_TOKENS` of them are on their way, however long the lines.
+    let (budget, budget_back) = sync_channel::<()>(BUDGET_TOKENS);
+    let (to_caller, handoffs) = sync_channel::<io::Result<Handoff<T>>>(BUDGET_TOKENS);
     // Where the framer stood at the end of the input, set before the last
     // chunk is handed on (the channels order it before the caller's read).
     let input_end = std::sync::atomic::AtomicU64::new(0);
@@ -828,21 +840,35 @@ where
             let mut lines = LineReader::with_framer(reader, framer);
             let mut next_worker = 0;
             loop {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                let mut end = false;
-                while chunk.len() < CHUNK {
+                let (mut chunk, mut bytes) = (Vec::with_capacity(CHUNK_LINES), 0);
+                let mut last = false;
+                while chunk.len() < CHUNK_LINES && bytes < CHUNK_BYTES {
                     match lines.next_frame() {
-                        Ok(Some(frame)) => chunk.push(frame),
+                        Ok(Some(frame)) => {
+                            // The bytes it holds (a line too long holds none).
+                            if let Frame::Line(line) = &frame {
+                                bytes += line.bytes().len();
+                            }
+                            chunk.push(frame);
+                        }
                         Ok(None) => {
-                            end = true;
+                            last = true;
                             input_end.store(lines.position(), Ordering::Relaxed);
                             break;
                         }
                         Err(e) => {
                             // If the caller is gone, no one needs the error.
-                            let _ = to_caller.send(Handoff::Parsed(Err(e)));
+                            let _ = to_caller.send(Err(e));
                             return;
                         }
+                    }
+                }
+                // The chunk's share of the budget: this waits while the
+                // chunks on their way hold it all.
+                let tokens = bytes.div_ceil(TOKEN_BYTES).clamp(1, BUDGET_TOKENS);
+                for _ in 0..tokens {
+                    if budget.send(()).is_err() {
+                        return;
                     }
                 }
                 // The first worker with room takes the chunk; when every
@@ -850,16 +876,21 @@ where
                 // thread, which also reads and frames, parses only what the
                 // workers cannot keep up with, and no core waits while
                 // another has a backlog.
-                let handoff = match offer(&to_workers, next_worker, chunk) {
+                let chunk = match offer(&to_workers, next_worker, chunk) {
                     Some(Ok(k)) => {
                         next_worker = k + 1;
-                        Handoff::AtWorker(k)
+                        Chunk::AtWorker(k)
                     }
-                    Some(Err(chunk)) => Handoff::Parsed(Ok(parse_all(chunk))),
+                    Some(Err(chunk)) => Chunk::Parsed(parse_all(chunk)),
                     None => return,
                 };
-                // The last chunk is short (maybe empty): it tells the end.
-                if to_caller.send(handoff).is_err() || end {
+                let handoff = Handoff {
+                    chunk,
+                    tokens,
+                    last,
+                };
+                // The last chunk may be empty: it tells the end.
+                if to_caller.send(Ok(handoff)).is_err() || last {
                     return;
                 }
             }
@@ -867,16 +898,13 @@ where
         let mut position = 0;
         let mut result = Ok(());
         'chunks: loop {
-            let (frames, parsed) = match handoffs.recv() {
-                Ok(Handoff::Parsed(Ok(chunk))) => chunk,
-                Ok(Handoff::AtWorker(k)) => match from_workers[k].recv() {
-                    Ok(chunk) => chunk,
-                    Err(_) => {
-                        result = Err(io::Error::other("a parsing thread stopped"));
-                        break;
-                    }
-                },
-                Ok(Handoff::Parsed(Err(e))) => {
+            let Handoff {
+                chunk,
+                tokens,
+                last,
+            } = match handoffs.recv() {
+                Ok(Ok(handoff)) => handoff,
+                Ok(Err(e)) => {
                     result = Err(e);
                     break;
                 }
@@ -885,7 +913,16 @@ where
                     break;
                 }
             };
-            let last = frames.len() < CHUNK;
+            let (frames, parsed) = match chunk {
+                Chunk::Parsed(parsed) => parsed,
+                Chunk::AtWorker(k) => match from_workers[k].recv() {
+                    Ok(parsed) => parsed,
+                    Err(_) => {
+                        result = Err(io::Error::other("a parsing thread stopped"));
+                        break;
+                    }
+                },
+            };
             let mut parsed = parsed.into_iter();
             for frame in frames {
                 let Some(item) = parsed.next() else { break };
@@ -894,6 +931,11 @@ where
                     break 'chunks;
                 }
             }
+            // The chunk's lines are the caller's now (or dropped): its
+            // tokens go back. They were sent before the chunk was.
+            for _ in 0..tokens {
+                let _ = budget_back.try_recv();
+            }
             if last {
                 position = position.max(input_end.load(Ordering::Relaxed));
                 break;
@@ -901,10 +943,33 @@ where
         }
         // Dropping the queues stops the other threads wherever they are.
         drop(handoffs);
+        drop(budget_back);
         drop(from_workers);
         result.map(|()| position)
     })
 }
+
+/// The most lines in a chunk that [`for_each_parsed_with`] hands to a
+/// parsing thread at once: few enough channel operations a line.
+const CHUNK_LINES: usize = 512;
+
+/// A chunk also ends once its lines reach this many bytes, so that long
+/// lines travel a few at a time (512 lines of 400 bytes are 200 kB).
+const CHUNK_BYTES: usize = 256 << 10;
+
+/// The byte budget of [`for_each_parsed_with`]'s chunks on their way to
+/// `each`: a token for each `TOKEN_BYTES` of a chunk's lines (at least one,
+/// at most all of them), `BUDGET_TOKENS` tokens in all: 16 MiB of lines,
+/// or 64 chunks of short ones. Before the budget, 16 chunks in order to
+/// the caller (and 4 to and from each worker) bounded the lines by count
+/// alone: 300 lines of 3.9 MB took 1.8 GB of memory in `validate`. And
+/// the short queue was too short: whenever the caller's thread stalled
+/// behind the writer or a growing id set, the framing thread, the busiest,
+/// soon stopped too, and the two cores of a `split` of 1 GiB were 1.79 to
+/// 1.84 busy; 1.94 to 1.98 with room for 64 chunks (six alternating runs,
+/// 7% less wall time).
+const TOKEN_BYTES: usize = 256 << 10;
+const BUDGET_TOKENS: usize = 64;
 
 #[cfg(feature = "async")]
 pub use self::async_io::{frame_stream, LineCodec};
@@ -1133,6 +1198,52 @@ mod tests {
         // A byte order mark alone makes no frame, but it was read.
         let end = for_each_parsed(&b"\xEF\xBB\xBF"[..], Framer::new(), |_| (), |_, _| true);
         assert_eq!(end.unwrap(), 3);
+    }
+
+    /// However long the lines and however slow the caller, the lines framed
+    /// and not yet seen by `each` stay within the byte budget (and a chunk
+    /// being framed): counted as `parse` sees them and as `each` does.
+    /// Bounded by line count alone, as before, 16 chunks of 512 lines would
+    /// have held all 80 MB of this input at once.
+    #[test]
+    fn long_lines_stay_within_the_byte_budget_however_slow_the_caller() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let line = [b'x'; 100_000];
+        let mut input = Vec::new();
+        for _ in 0..800 {
+            input.extend_from_slice(&line);
+            input.push(b'\n');
+        }
+        for workers in [1, 3] {
+            let (framed, worst) = (AtomicUsize::new(0), AtomicUsize::new(0));
+            let mut seen = 0;
+            for_each_parsed_with(
+                workers,
+                &input[..],
+                Framer::new(),
+                |f: &Frame| {
+                    let now =
+                        framed.fetch_add(f.len() as usize, Ordering::SeqCst) + f.len() as usize;
+                    worst.fetch_max(now, Ordering::SeqCst);
+                },
+                |frame, (), _| {
+                    framed.fetch_sub(frame.len() as usize, Ordering::SeqCst);
+                    seen += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    true
+                },
+            )
+            .unwrap();
+            assert_eq!(seen, 800);
+            let bound = BUDGET_TOKENS * TOKEN_BYTES + CHUNK_BYTES + line.len();
+            let worst = worst.load(Ordering::SeqCst);
+            assert!(
+                worst <= bound,
+                "{workers} workers: {worst} bytes on their way"
+            );
+            // The pipeline did fill: the caller was the slow one.
+            assert!(worst > bound / 4, "{workers} workers: only {worst} bytes");
+        }
     }
 
     /// Chunks go to a worker with room, else the framing thread parses
