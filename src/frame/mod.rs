@@ -965,9 +965,9 @@ const CHUNK_BYTES: usize = 256 << 10;
 /// alone: 300 lines of 3.9 MB took 1.8 GB of memory in `validate`. And
 /// the short queue was too short: whenever the caller's thread stalled
 /// behind the writer or a growing id set, the framing thread, the busiest,
-/// soon stopped too, and the two cores of a `split` of 1 GiB were 1.79 to
-/// 1.84 busy; 1.94 to 1.98 with room for 64 chunks (six alternating runs,
-/// 7% less wall time).
+/// soon stopped too, and the two cores of a `split` of 1 GiB were 1.83 to
+/// 1.85 busy; 1.96 to 1.98 with the budget (six alternating runs, 7.7% less
+/// wall time).
 const TOKEN_BYTES: usize = 256 << 10;
 const BUDGET_TOKENS: usize = 64;
 
