@@ -171,12 +171,14 @@ impl IdSet {
     /// `validate` commands estimate it from the inputs' size, within a
     /// bound ([`RoomHint`]).
     pub fn reserve(&mut self, additional: usize) {
+        if additional == 0 {
+            return;
+        }
         let Some(slots) = self
             .len
             .checked_add(additional)
             .and_then(|n| n.checked_mul(4))
             .and_then(|n| n.div_ceil(3).checked_next_power_of_two())
-            .filter(|_| additional > 0)
         else {
             return;
         };

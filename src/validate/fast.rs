@@ -94,15 +94,11 @@ impl<'a> Cursor<'a> {
         Cursor { bytes, pos: 0 }
     }
 
-    fn bytes(&self) -> &'a [u8] {
-        self.bytes
-    }
-
     /// Skips JSON's four whitespace bytes. Most tokens have none before
     /// them, so that case is one test, and the loop is out of line.
     #[inline]
     fn skip_ws(&mut self) {
-        if self.bytes().get(self.pos).is_some_and(|&c| c <= b' ') {
+        if self.bytes.get(self.pos).is_some_and(|&c| c <= b' ') {
             self.skip_ws_loop();
         }
     }
@@ -110,7 +106,7 @@ impl<'a> Cursor<'a> {
     #[cold]
     #[inline(never)]
     fn skip_ws_loop(&mut self) {
-        let b = self.bytes();
+        let b = self.bytes;
         while b
             .get(self.pos)
             .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
@@ -122,10 +118,10 @@ impl<'a> Cursor<'a> {
     /// The next byte that is not whitespace, taken.
     #[inline]
     fn next_byte(&mut self) -> Option<u8> {
-        let mut b = *self.bytes().get(self.pos)?;
+        let mut b = *self.bytes.get(self.pos)?;
         if b <= b' ' {
             self.skip_ws_loop();
-            b = *self.bytes().get(self.pos)?;
+            b = *self.bytes.get(self.pos)?;
         }
         self.pos += 1;
         Some(b)
@@ -140,7 +136,7 @@ impl<'a> Cursor<'a> {
     #[inline]
     fn take(&mut self, want: u8) -> bool {
         self.skip_ws();
-        let found = self.bytes().get(self.pos) == Some(&want);
+        let found = self.bytes.get(self.pos) == Some(&want);
         self.pos += usize::from(found);
         found
     }
@@ -200,7 +196,7 @@ impl<'a> Cursor<'a> {
     /// neither a fraction nor an exponent.
     fn number(&mut self) -> Option<(&'a [u8], bool)> {
         self.skip_ws();
-        let b = self.bytes();
+        let b = self.bytes;
         let digits = |mut i: usize| {
             while b.get(i).is_some_and(u8::is_ascii_digit) {
                 i += 1;
@@ -260,7 +256,7 @@ impl<'a> Cursor<'a> {
     /// `true` or `false`.
     fn boolean(&mut self) -> Option<bool> {
         self.skip_ws();
-        let rest = &self.bytes()[self.pos..];
+        let rest = &self.bytes[self.pos..];
         let (value, len) = if rest.starts_with(b"true") {
             (true, 4)
         } else if rest.starts_with(b"false") {
@@ -275,7 +271,7 @@ impl<'a> Cursor<'a> {
     /// `null`, taken if it is next.
     fn null(&mut self) -> bool {
         self.skip_ws();
-        let found = self.bytes()[self.pos..].starts_with(b"null");
+        let found = self.bytes[self.pos..].starts_with(b"null");
         self.pos += if found { 4 } else { 0 };
         found
     }

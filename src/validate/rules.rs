@@ -1174,17 +1174,17 @@ fn is_port(p: &[u8]) -> bool {
     !p.is_empty() && p.len() <= 5 && p.iter().all(u8::is_ascii_digit)
 }
 
-/// [`strip_prefix_ignore_case`] of bytes.
+/// `s` without `prefix` (ASCII), matched regardless of case.
 fn strip_prefix_ignore_case_bytes<'s>(s: &'s [u8], prefix: &[u8]) -> Option<&'s [u8]> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &s[prefix.len()..])
 }
 
+/// [`strip_prefix_ignore_case_bytes`] of text. The head it takes matches an
+/// ASCII prefix, so it ends on a character boundary.
 fn strip_prefix_ignore_case<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
+    strip_prefix_ignore_case_bytes(s.as_bytes(), prefix.as_bytes()).map(|_| &s[prefix.len()..])
 }
 
 #[cfg(test)]
