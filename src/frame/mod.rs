@@ -590,7 +590,7 @@ impl Iterator for Frames {
 /// block's end is copied, to the front of the next block. A block goes back
 /// to the reader once the last line lent from it is dropped, and is read
 /// into again: so it is neither zeroed nor faulted in anew (framing into a
-/// fresh, zeroed buffer a read, as this did until 2026-11-30, spent about 2%
+/// fresh, zeroed buffer a read, as this did until 2026-11-29, spent about 2%
 /// of `split`'s CPU time on the zeroing and 1% more in `memchr` and
 /// splitting the buffer line by line).
 ///
