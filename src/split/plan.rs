@@ -11,11 +11,15 @@
 //! keeps early batches full (510 records under 500/20 make 490 + 20).
 //!
 //! Streaming: every future batch starts at one of the last `max_records`
-//! positions, so once the back-pointer chains of all those positions meet at
-//! one position, everything before it is decided for good and is handed out
+//! positions, and within the last `max_bytes` bytes, so once the
+//! back-pointer chains of all those positions meet at one position,
+//! everything before it is decided for good and is handed out
 //! ([`Planner::push`] returns it). Chains meet within a batch or two on real
 //! inputs, so the planner, and the caller's buffer of undecided records, stay
-//! about one or two batches long.
+//! about one or two batches long, in records and in bytes. (Until
+//! 2026-11-29 only the count bounded the window, and the check came every
+//! `max_records` records: with records of 4 MB, 500 of them, 2 GB, waited
+//! undecided, and `split` of 1 GB of them took 1.4 GB of memory.)
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -133,7 +137,9 @@ pub struct Planner {
     low: u64,
     /// The position up to which batches were handed out.
     committed: u64,
+    /// Records and bytes pushed since the last [`Planner::commit`].
     since_check: u64,
+    bytes_since_check: u64,
     /// The latest position with a valid split of everything before it.
     last_reachable: u64,
     dead_at: Option<u64>,
@@ -162,6 +168,7 @@ impl Planner {
             low: 0,
             committed: 0,
             since_check: 0,
+            bytes_since_check: 0,
             last_reachable: 0,
             dead_at: None,
         }
@@ -190,8 +197,9 @@ impl Planner {
 
     /// Adds the next record, `size` bytes as written (newline included).
     /// Returns the ends (exclusive record counts) of batches that are now
-    /// decided, oldest first, often none. `O(1)` amortised, plus a chain
-    /// walk once every `max_records` records.
+    /// decided, oldest first, often none. `O(1)` amortised, plus a walk of
+    /// the chains once every `max_records` records or `max_bytes` bytes,
+    /// whichever comes first (`O(max_records)` at most).
     pub fn push(&mut self, size: u64) -> Vec<u64> {
         if self.dead_at.is_some() {
             // No split exists any more: only the count matters now, and the
@@ -248,8 +256,10 @@ impl Planner {
         self.cells.push(cell);
         self.check_dead();
         self.since_check += 1;
-        if self.since_check >= l.max_records {
+        self.bytes_since_check = self.bytes_since_check.saturating_add(size);
+        if self.since_check >= l.max_records || self.bytes_since_check >= l.max_bytes {
             self.since_check = 0;
+            self.bytes_since_check = 0;
             return self.commit();
         }
         Vec::new()
@@ -275,8 +285,11 @@ impl Planner {
         if self.dead_at.is_some() {
             return Vec::new();
         }
+        // A future batch starts at or after both bounds of the current
+        // window (as in `check_dead`).
         let from = (self.n + 1)
             .saturating_sub(self.limits.max_records)
+            .max(self.low)
             .max(self.base);
         // Where the chains of every reachable position in the window meet:
         // their common ancestor along the back links, folded one position at
@@ -391,12 +404,21 @@ mod tests {
     fn plan(sizes: &[u64], l: PlanLimits) -> Result<Vec<u64>, Infeasible> {
         let mut p = Planner::new(l);
         let mut ends = Vec::new();
-        for &s in sizes {
+        for (i, &s) in sizes.iter().enumerate() {
             ends.extend(p.push(s));
             assert!(
                 p.pending() <= 3 * l.max_records + 1,
                 "pending {}",
                 p.pending()
+            );
+            // Undecided records hold a few batches' bytes at most, however
+            // large they are (while a split is still possible).
+            let pending = p.pending() as usize;
+            let bytes: u64 = sizes[i + 1 - pending..=i].iter().sum();
+            let largest = sizes[..=i].iter().max().copied().unwrap_or(0);
+            assert!(
+                p.is_dead() || bytes <= 3 * l.max_bytes + largest,
+                "{pending} records of {bytes} bytes pending"
             );
         }
         ends.extend(p.finish()?);
@@ -464,6 +486,28 @@ mod tests {
                 min_records: 20
             })
         );
+    }
+
+    #[test]
+    fn large_records_are_handed_out_as_they_come() {
+        // Records of 4 MB: one a batch. Each is decided a record or two
+        // later, not `max_records` (2 GB) later; `plan` checks the bytes.
+        let l = PlanLimits {
+            min_records: 1,
+            ..API
+        };
+        let mut p = Planner::new(l);
+        for _ in 0..1000 {
+            p.push(4_000_000);
+            assert!(p.pending() <= 3, "pending {}", p.pending());
+        }
+        assert_eq!(counts(&plan(&[4_000_000; 1000], l).unwrap()), [1; 1000]);
+        // Mixed: small records, then large ones, then small again.
+        let mut sizes = vec![400u64; 3000];
+        sizes.extend([3_000_000; 50]);
+        sizes.extend([400; 3000]);
+        let ends = plan(&sizes, l).unwrap();
+        assert_eq!(ends.last(), Some(&6050));
     }
 
     #[test]
