@@ -422,13 +422,13 @@ fn a_byte_order_mark_alone_is_reported() {
     assert_eq!(lines[2]["summary"]["bytes"], 3);
 }
 
-/// A file of several MiB takes room in the id set for the records its size
-/// promises, after its first MiB (`ids::RoomHint`): the ids seen before
-/// (moved into the new table) and after must still all count, so a
-/// duplicate of a line before the room was taken is found at the end, as it
-/// is when the same bytes come through standard input, with no size.
+/// A file of several MiB takes room in the id set at once for the records
+/// a sample of it promises (`ids::RoomHint`); through standard input, with
+/// no size, the set grows instead, doubling and moving its ids. Either way
+/// every id counts: duplicates of an early and a late line are found at the
+/// end, the same.
 #[test]
-fn ids_seen_before_and_after_the_room_is_taken_all_count() {
+fn ids_count_however_the_id_set_makes_room() {
     let data = syncbatch::generate::records(8, 12_000);
     assert!(data.len() > 3 << 20, "{} bytes", data.len());
     let lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use syncbatch::ids::RoomHint;
+use syncbatch::ids::{sample_lines, RoomHint};
 use syncbatch::split::{
     DirSink, DryRunSink, Sink, SplitError, SplitOptions, SplitSummary, Splitter,
 };
@@ -195,17 +195,24 @@ fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
     } else {
         &args.inputs[..]
     };
-    // Room in the id set for the records the inputs' size promises, when
-    // every input is a file: the bytes of the inputs before this one count.
+    // Room in the id set for the records the inputs promise, when every
+    // input is a file: from windows across each, else from the first MiB
+    // and the inputs' size (the bytes of the inputs before this one count).
+    let is_file = |p: &PathBuf| p.as_os_str() != "-";
+    let sampled: Option<u64> = inputs
+        .iter()
+        .map(|p| is_file(p).then(|| sample_lines(p)).flatten())
+        .sum();
     let total = inputs
         .iter()
         .map(|p| {
-            let file = p.as_os_str() != "-";
-            let meta = std::fs::metadata(p).ok().filter(|m| file && m.is_file());
+            let meta = std::fs::metadata(p)
+                .ok()
+                .filter(|m| is_file(p) && m.is_file());
             meta.map(|m| m.len())
         })
         .sum();
-    let mut room = RoomHint::new(total);
+    let mut room = sampled.map_or(RoomHint::new(total), RoomHint::sampled);
     let mut before = 0u64;
     for path in inputs {
         let input = match open(path) {

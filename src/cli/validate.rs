@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use syncbatch::frame::Frame;
-use syncbatch::ids::RoomHint;
+use syncbatch::ids::{sample_lines, RoomHint};
 pub use syncbatch::validate::report::{write_diagnostic, write_summary, Format};
 use syncbatch::validate::{for_each_prechecked, Diagnostic, Limits, Summary, Validator};
 
@@ -146,7 +146,10 @@ fn validate_file(
         };
     let mut output_error = None;
     let mut position = 0;
-    let (mut room, mut frames) = (RoomHint::new(input.size), 0u64);
+    // Room in the id set for the records a sample of the file promises.
+    let room = input.size.and_then(|_| sample_lines(path));
+    let mut room = room.map_or(RoomHint::new(input.size), RoomHint::sampled);
+    let mut frames = 0u64;
     // Framing and the stateless checks run off this thread (one worker a core).
     let read = for_each_prechecked(reader, framer, |frame, pre, ahead| {
         position = frame.end();
