@@ -615,10 +615,20 @@ pub struct LineReader<R> {
 
 /// The blocks a [`LineReader`] reads into, kept for reuse once no line
 /// holds them. Only blocks of the standard length come back.
-#[derive(Debug)]
 struct Pool {
     block_len: usize,
     free: Mutex<Vec<Vec<u8>>>,
+}
+
+/// The block length and how many blocks are kept, not their bytes.
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.free.lock().map_or(0, |free| free.len());
+        f.debug_struct("Pool")
+            .field("block_len", &self.block_len)
+            .field("kept", &kept)
+            .finish()
+    }
 }
 
 impl Pool {
