@@ -168,8 +168,8 @@ impl IdSet {
     /// (a fresh process inserting them in a loop), each a stall of the
     /// whole `split` pipeline behind the caller's thread. A caller that
     /// knows about how many ids are coming spares them; the `split` and
-    /// `validate` commands estimate it from the inputs' size, within a
-    /// bound ([`RoomHint`]).
+    /// `validate` commands estimate it from a sample of each input, within
+    /// a bound ([`RoomHint`]).
     pub fn reserve(&mut self, additional: usize) {
         if additional == 0 {
             return;
@@ -357,9 +357,10 @@ impl WarmPace {
 /// took 5% of `split`'s wall time in alternating runs, and its two tables at
 /// once set the peak memory (126 MiB against 94 MiB without it).
 ///
-/// Without a sample (an input that is no regular file has no size, and the
-/// hint never asks), the estimate is the records per byte of the first
-/// [`RoomHint::SAMPLE`] bytes, asked for when they are read. That can be far
+/// Without a sample (a file that could not be read for one, or a stream
+/// whose length alone is known), the estimate is the records per byte of
+/// the first [`RoomHint::SAMPLE`] bytes, asked for when they are read; with
+/// no size at all (a pipe) the hint never asks. That can be far
 /// too high (when later records are much longer), so it never asks for a
 /// table beyond [`RoomHint::MAX_TABLE`] bytes.
 ///
@@ -422,19 +423,19 @@ impl RoomHint {
         }
         let (estimate, max_table) = match self.sampled {
             Some(all) => (
-                u128::from(all.saturating_sub(records)),
+                Some(u128::from(all.saturating_sub(records))),
                 Self::MAX_SAMPLED_TABLE,
             ),
             None if read < Self::SAMPLE => return None,
-            None => {
-                let left = self.total.and_then(|t| t.checked_sub(read));
-                let estimate =
-                    left.map(|left| u128::from(left) * u128::from(records) / u128::from(read));
-                self.done = true;
-                (estimate?, Self::MAX_TABLE)
-            }
+            None => (
+                self.total
+                    .and_then(|t| t.checked_sub(read))
+                    .map(|left| u128::from(left) * u128::from(records) / u128::from(read)),
+                Self::MAX_TABLE,
+            ),
         };
         self.done = true;
+        let estimate = estimate?;
         let max_ids = (max_table / ENTRY / 4 * 3) as u64;
         let room = (estimate * 2 / 3).min(u128::from(max_ids.saturating_sub(records)));
         usize::try_from(room).ok().filter(|&n| n > 0)

@@ -203,16 +203,16 @@ fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
         .iter()
         .map(|p| is_file(p).then(|| sample_lines(p)).flatten())
         .sum();
-    let total = inputs
-        .iter()
-        .map(|p| {
-            let meta = std::fs::metadata(p)
-                .ok()
-                .filter(|m| is_file(p) && m.is_file());
-            meta.map(|m| m.len())
-        })
-        .sum();
-    let mut room = sampled.map_or(RoomHint::new(total), RoomHint::sampled);
+    let mut room = sampled.map_or_else(
+        || {
+            let total = inputs.iter().map(|p| {
+                let meta = std::fs::metadata(p).ok();
+                meta.filter(|m| is_file(p) && m.is_file()).map(|m| m.len())
+            });
+            RoomHint::new(total.sum())
+        },
+        RoomHint::sampled,
+    );
     let mut before = 0u64;
     for path in inputs {
         let input = match open(path) {

@@ -663,8 +663,6 @@ impl Validator {
         }
     }
 
-    /// A line the fast path found clean, on this thread, but for uniqueness,
-    /// which is checked here: valid, or a `duplicate_request_id`.
     /// A clean line, with its `id`, whose id was first used at global line
     /// `first`: a `duplicate_request_id`. `None` when the line or the id is
     /// not UTF-8 (a precheck of another line), for the full rules to judge.
