@@ -13,6 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 use syncbatch::generate::{fabricate_outputs, OutputShape};
 use syncbatch::merge::Merger;
+use syncbatch::Input;
 
 const REQUESTS: usize = 20_000;
 
@@ -99,6 +100,7 @@ fn baseline(requests: &[u8], paths: &[PathBuf]) -> usize {
 
 fn merge(c: &mut Criterion) {
     let (requests, paths, _) = inputs();
+    let requests = bytes::Bytes::from(requests);
     let bytes: u64 = paths
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())
@@ -109,10 +111,11 @@ fn merge(c: &mut Criterion) {
     group.bench_function("syncbatch Merger", |b| {
         b.iter(|| {
             let mut m = Merger::new();
-            m.add_requests("requests.jsonl", black_box(&requests[..]))
-                .unwrap();
+            let input = Input::from_bytes("requests.jsonl", black_box(requests.clone()));
+            m.add_requests(input).unwrap();
             for p in &paths {
-                m.add_results(p, &mut std::io::sink()).unwrap();
+                m.add_results(Input::open(p).unwrap(), &mut std::io::sink())
+                    .unwrap();
             }
             let mut out = Vec::with_capacity(16 << 20);
             m.write_merged(&mut out).unwrap();

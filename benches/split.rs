@@ -13,7 +13,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use syncbatch::split::{DryRunSink, SplitOptions, Splitter};
+use syncbatch::split::{DryRunSink, SplitOptions};
+use syncbatch::Input;
 
 fn greedy(data: &[u8]) -> usize {
     let (mut batches, mut count, mut bytes, mut start) = (0, 0u64, 0u64, 0usize);
@@ -32,15 +33,16 @@ fn greedy(data: &[u8]) -> usize {
 }
 
 fn split(c: &mut Criterion) {
-    let data = syncbatch::generate::records(1, 100_000);
+    let data = bytes::Bytes::from(syncbatch::generate::records(1, 100_000));
     let mut group = c.benchmark_group("split");
     group.throughput(Throughput::Bytes(data.len() as u64));
     group.sample_size(10);
     group.bench_function("syncbatch Splitter (validate + plan + sha256)", |b| {
         b.iter(|| {
-            let mut s = Splitter::new(SplitOptions::default(), DryRunSink::new("batch"));
-            s.split_reader("bench", black_box(&data[..])).unwrap();
-            let (summary, _) = s.finish().unwrap();
+            let input = Input::from_bytes("bench", black_box(data.clone()));
+            let sink = DryRunSink::new("batch");
+            let (summary, _) =
+                syncbatch::split::split([input], SplitOptions::default(), sink).unwrap();
             assert_eq!(summary.records, 100_000);
             summary.batches
         })
@@ -52,7 +54,7 @@ fn split(c: &mut Criterion) {
 }
 
 fn sha256(c: &mut Criterion) {
-    use syncbatch::split::hash::{sha256, sha256_many, LANES};
+    use syncbatch::internals::{sha256, sha256_many, LANES};
     let files: Vec<Vec<u8>> = (0..LANES)
         .map(|m| {
             let len = 212_000 + 300 * m;

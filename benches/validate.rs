@@ -19,11 +19,10 @@ const RECORDS: usize = 100_000;
 
 fn limits() -> Limits {
     // One file of any size: the count and byte limits are out of the way.
-    Limits {
-        max_records: u64::MAX,
-        min_records: 0,
-        max_bytes: u64::MAX,
-    }
+    Limits::new()
+        .max_records(u64::MAX)
+        .min_records(0)
+        .max_bytes(u64::MAX)
 }
 
 fn baseline(data: &[u8]) -> usize {
@@ -76,7 +75,8 @@ fn validate(c: &mut Criterion) {
                 for frame in frames.by_ref() {
                     v.check(&frame, &mut out);
                 }
-                v.finish(&mut out);
+                let end = frames.position();
+                v.finish(end, &mut out);
                 assert!(out.is_empty());
                 // The buffer is freed outside the timing, as the setup made it outside.
                 (out.len(), frames)

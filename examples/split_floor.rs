@@ -9,14 +9,14 @@
 //! request ids, no manifest, no staging and no renames), and has one worker
 //! per core check each batch's lines, write it to `OUTDIR/b00001`, ... and
 //! hash it with SHA-256 (as the manifest needs; sixteen batches at a time,
-//! as `split` does: `syncbatch::split::hash::sha256_many`). CHECK is what
+//! as `split` does: the same `sha256_many`). CHECK is what
 //! the workers check in each line:
 //!
 //! - `none`: nothing; reading, hashing and writing alone;
 //! - `syntax`: that it is one JSON value, with `serde_json` skipping it
 //!   (`IgnoredAny`: no string is made, no rule looked at). Every validator
 //!   built on `serde_json` does at least this much;
-//! - `rules`: [`syncbatch::validate::precheck`], the validator's fast path:
+//! - `rules`: the validator's fast path:
 //!   the rules of a clean line, but not the id set or the file rules.
 //!
 //! It stops at the first line that fails the check. `scripts/bench-split.sh`
@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use serde::de::IgnoredAny;
 use syncbatch::frame::{Frame, Framer};
-use syncbatch::validate::{precheck, Precheck};
+use syncbatch::internals::fast_path_clean;
 
 const LINES_PER_BATCH: usize = 500;
 const READ_SIZE: usize = 1 << 20;
@@ -133,7 +133,7 @@ fn cut(input: &str, mut send: impl FnMut(usize, Bytes) -> bool) -> io::Result<()
 }
 
 fn work(check: Check, rx: &Mutex<Receiver<(usize, Bytes)>>, out: &Path) -> io::Result<()> {
-    use syncbatch::split::hash::{sha256_many, LANES};
+    use syncbatch::internals::{sha256_many, LANES};
     let mut unhashed: Vec<Bytes> = Vec::with_capacity(LANES);
     let hash = |unhashed: &mut Vec<Bytes>| {
         let slices: Vec<&[u8]> = unhashed.iter().map(|b| &b[..]).collect();
@@ -152,7 +152,7 @@ fn work(check: Check, rx: &Mutex<Receiver<(usize, Bytes)>>, out: &Path) -> io::R
                 (Check::Syntax, Frame::Line(line)) => {
                     serde_json::from_slice::<IgnoredAny>(line.bytes()).is_ok()
                 }
-                (Check::Rules, _) => matches!(precheck(&frame), Precheck::Clean { .. }),
+                (Check::Rules, _) => fast_path_clean(&frame),
                 (_, Frame::TooLong(_)) => false,
             };
             if !ok {

@@ -14,9 +14,10 @@
 //!
 //! ```
 //! use std::io;
-//! use syncbatch::split::{batch_file_name, sha256_hex};
-//! use syncbatch::split::{Manifest, Record, Rejected, Sink, SplitOptions, Splitter};
+//! use syncbatch::split::{batch_file_name, sha256_hex, split};
+//! use syncbatch::split::{Manifest, Record, Rejected, Sink, SplitOptions};
 //! use syncbatch::validate::{validate_reader, Limits};
+//! use syncbatch::Input;
 //!
 //! /// Keeps each batch file's bytes, as an uploader would send them.
 //! #[derive(Default)]
@@ -53,10 +54,8 @@
 //!     }
 //! }
 //!
-//! let input = syncbatch::generate::records(7, 1200);
-//! let mut splitter = Splitter::new(SplitOptions::default(), Uploads::default());
-//! splitter.split_reader("input.jsonl", &input[..])?;
-//! let (summary, uploads) = splitter.finish()?;
+//! let input = Input::from_bytes("input.jsonl", syncbatch::generate::records(7, 1200));
+//! let (summary, uploads) = split([input], SplitOptions::default(), Uploads::default())?;
 //! assert_eq!(summary.batches, 3);
 //! for (name, body) in &uploads.files {
 //!     let report = validate_reader(&body[..], Limits::default())?;
@@ -75,14 +74,13 @@
 //! the whole split succeeded.
 //!
 //! ```
-//! use syncbatch::split::{DirSink, SplitOptions, Splitter};
+//! use syncbatch::split::{split, DirSink, SplitOptions};
+//! use syncbatch::Input;
 //!
 //! let dir = std::env::temp_dir().join(format!("syncbatch-cookbook-{}", std::process::id()));
 //! # let _ = std::fs::remove_dir_all(&dir);
-//! let input = syncbatch::generate::records(7, 1200);
-//! let mut splitter = Splitter::new(SplitOptions::default(), DirSink::create(&dir, "batch", false)?);
-//! splitter.split_reader("input.jsonl", &input[..])?;
-//! splitter.finish()?;
+//! let input = Input::from_bytes("input.jsonl", syncbatch::generate::records(7, 1200));
+//! split([input], SplitOptions::default(), DirSink::create(&dir, "batch", false)?)?;
 //! let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json"))?)?;
 //! let batches = manifest["batches"].as_array().unwrap();
 //! assert_eq!(batches.len(), 3);
@@ -94,40 +92,43 @@
 //!
 //! # A retry set after a merge
 //!
-//! [`Merger::retry_lines`](crate::merge::Merger::retry_lines) says where the
-//! request line of every request that did not complete stands: the request
-//! file's name as given, a byte offset and a length. Read those bytes back
-//! and they are ready to split again; `syncbatch merge --retry-dir` does just
-//! that.
+//! [`Merger::write_retry_set`](crate::merge::Merger::write_retry_set) reads
+//! the original line of every request that did not complete again, by its
+//! offset, and splits those lines into compliant batch files, exactly as
+//! `syncbatch merge --retry-dir` does; when too few are left for a batch,
+//! they go whole to `retry-undersized.jsonl`.
 //!
 //! ```
-//! use std::os::unix::fs::FileExt;
-//! use syncbatch::merge::Merger;
+//! use syncbatch::merge::{Merger, RetrySet};
+//! use syncbatch::validate::Limits;
+//! use syncbatch::Input;
 //!
 //! let dir = std::env::temp_dir().join(format!("syncbatch-cookbook-retry-{}", std::process::id()));
-//! std::fs::create_dir_all(&dir)?;
-//! let requests = dir.join("batch-00001.jsonl");
-//! std::fs::write(&requests, b"{\"request_id\":\"a\"}\n{\"request_id\":\"b\"}\n{\"request_id\":\"c\"}\n")?;
-//! let results = dir.join("output.jsonl");
-//! std::fs::write(&results, concat!(
-//!     "{\"request_id\":\"a\",\"status\":\"COMPLETED\",\"error\":null,\"response\":{}}\n",
-//!     "{\"request_id\":\"b\",\"status\":\"FAILED\",\"error\":\"bad video\",\"response\":null}\n",
-//! ))?;
-//!
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! let requests = syncbatch::generate::records(3, 3);
+//! let lines: Vec<&str> = std::str::from_utf8(&requests)?.lines().collect();
+//! let id = |line: &str| serde_json::from_str::<serde_json::Value>(line).unwrap()["request_id"].clone();
+//! let results = format!(
+//!     "{}\n{}\n",
+//!     serde_json::json!({"request_id": id(lines[0]), "status": "COMPLETED", "error": null, "response": {}}),
+//!     serde_json::json!({"request_id": id(lines[1]), "status": "FAILED", "error": "bad video", "response": null}),
+//! );
 //! let mut merger = Merger::new();
-//! let name = requests.to_str().unwrap();
-//! merger.add_requests(name, std::fs::File::open(&requests)?)?;
-//! merger.add_results(&results, &mut std::io::sink())?;
+//! merger.add_requests(Input::from_bytes("batch-00001.jsonl", requests.clone()))?;
+//! merger.add_results(Input::from_bytes("output.jsonl", results), &mut std::io::sink())?;
 //! let summary = merger.write_merged(&mut std::io::sink())?;
 //! assert_eq!((summary.completed, summary.failed, summary.missing), (1, 1, 1));
 //!
-//! let mut retry = Vec::new();
-//! for (file, offset, len) in merger.retry_lines() {
-//!     let mut line = vec![0; len as usize];
-//!     std::fs::File::open(file)?.read_exact_at(&mut line, offset)?;
-//!     retry.push(String::from_utf8(line)?);
-//! }
-//! assert_eq!(retry, ["{\"request_id\":\"b\"}", "{\"request_id\":\"c\"}"]);
+//! // The two requests left are too few for a batch of at least 20 ...
+//! let retry = merger.write_retry_set(&dir.join("retry"), Limits::default(), ())?;
+//! assert!(matches!(retry, RetrySet::Undersized { requests: 2, .. }));
+//! let undersized = std::fs::read_to_string(dir.join("retry/retry-undersized.jsonl"))?;
+//! assert_eq!(undersized, format!("{}\n{}\n", lines[1], lines[2]));
+//!
+//! // ... and make one batch when a batch may hold a single request.
+//! let retry = merger.write_retry_set(&dir.join("retry-2"), Limits::default().min_records(1), ())?;
+//! assert!(matches!(retry, RetrySet::Batches { requests: 2, .. }));
+//! assert_eq!(std::fs::read_to_string(dir.join("retry-2/batch-00001.jsonl"))?, undersized);
 //! # std::fs::remove_dir_all(&dir)?;
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -16,11 +16,11 @@ fn settings(data: &[u8]) -> (usize, usize, &[u8]) {
 /// Small validation limits from a setting byte, so that record counts and
 /// sizes cross them often.
 fn small_limits(max: usize) -> crate::validate::Limits {
-    crate::validate::Limits {
-        max_records: (max % 8) as u64 + 1,
-        min_records: (max % 3) as u64,
-        max_bytes: max as u64 * 4 + 1,
-    }
+    let max_records = (max % 8) as u64 + 1;
+    crate::validate::Limits::new()
+        .max_records(max_records)
+        .min_records(((max % 3) as u64).min(max_records))
+        .max_bytes(max as u64 * 4 + 1)
 }
 
 /// Checks one frame against the input it came from.
@@ -132,8 +132,7 @@ pub fn validate(data: &[u8]) {
     for frame in frames.by_ref() {
         full.check(&frame, &mut diagnostics);
     }
-    full.end_of_input(frames.position(), &mut diagnostics);
-    let summary = full.finish(&mut diagnostics);
+    let summary = full.finish(frames.position(), &mut diagnostics);
     assert_eq!(whole.diagnostics, diagnostics);
     assert_eq!(whole.summary, summary);
     // Frames cover the whole input; a lone BOM is counted at its end.
@@ -159,26 +158,22 @@ pub fn validate(data: &[u8]) {
 /// within the limits and validates without an error, and the batches hold
 /// exactly the records a records-only validator finds valid, in order.
 pub fn split(data: &[u8]) {
-    use crate::split::{MemorySink, SplitError, SplitOptions, Splitter};
+    use crate::split::{split, MemorySink, SplitOptions};
     use crate::validate::{validate_reader, Limits, Validator, Verdict};
+    use crate::ErrorKind;
     let (a, b, input) = settings(data);
-    let limits = Limits {
-        max_records: (a % 6) as u64 + 1,
-        min_records: (b % 3) as u64,
-        max_bytes: 64 + (a as u64) * 8,
-    };
+    let max_records = (a % 6) as u64 + 1;
+    let limits = Limits::new()
+        .max_records(max_records)
+        .min_records(((b % 3) as u64).min(max_records))
+        .max_bytes(64 + (a as u64) * 8);
     let wrap = a & 0x80 != 0;
-    let options = SplitOptions {
-        limits,
-        wrap,
-        skip_invalid: true,
-        ..SplitOptions::default()
-    };
-    let mut splitter = Splitter::new(options, MemorySink::default());
-    splitter
-        .split_reader("fuzz", input)
-        .expect("memory cannot fail");
-    match splitter.finish() {
+    let options = SplitOptions::new()
+        .limits(limits)
+        .wrap(wrap)
+        .skip_invalid(true);
+    let input_bytes = crate::Input::from_bytes("fuzz", input.to_vec());
+    match split([input_bytes], options, MemorySink::default()) {
         Ok((summary, sink)) => {
             let mut written = Vec::new();
             let mut files = Vec::new();
@@ -221,7 +216,7 @@ pub fn split(data: &[u8]) {
                 assert_eq!(written, valid);
             }
         }
-        Err(SplitError::Infeasible(..)) => {}
+        Err(e) if matches!(e.kind(), ErrorKind::Infeasible(_)) => {}
         Err(e) => panic!("{e}"),
     }
 }
@@ -243,10 +238,11 @@ pub fn merge(data: &[u8]) {
         })
         .collect();
     let mut m = Merger::new();
-    m.add_requests("requests", requests.as_bytes())
+    m.add_requests(crate::Input::from_bytes("requests", requests))
         .expect("memory");
     let mut unknown = Vec::new();
-    m.add_results(&path, &mut unknown)
+    let results = crate::Input::open(&path).expect("the file was just written");
+    m.add_results(results, &mut unknown)
         .expect("the file was just written");
     let mut out = Vec::new();
     let s = m
@@ -334,7 +330,8 @@ pub fn render(data: &[u8]) {
     let mut v = Validator::new(limits);
     let mut diagnostics = Vec::new();
     let mut lines = Vec::new();
-    for frame in v.framer().frames(input.to_vec()) {
+    let mut frames = v.framer().frames(input.to_vec());
+    for frame in frames.by_ref() {
         v.check(&frame, &mut diagnostics);
         let bytes = match &frame {
             Frame::Line(l) => Some(l.bytes().clone()),
@@ -342,7 +339,7 @@ pub fn render(data: &[u8]) {
         };
         lines.resize(diagnostics.len(), bytes);
     }
-    let summary = v.finish(&mut diagnostics);
+    let summary = v.finish(frames.position(), &mut diagnostics);
     lines.resize(diagnostics.len(), None);
     for format in [Format::Human, Format::Json, Format::Github] {
         let mut out = Vec::new();

@@ -33,7 +33,7 @@ impl IdKey {
 
 /// Bytes per entry: the key's 12 and the line's 4 (stored plus one: 0 marks
 /// an empty slot).
-const ENTRY: usize = 16;
+pub(crate) const ENTRY: usize = 16;
 /// Tables of at least this many bytes are mapped on their own, and on Linux
 /// asked for huge pages.
 const MAPPED_FROM: usize = 1 << 20;
@@ -169,7 +169,7 @@ impl IdSet {
     /// whole `split` pipeline behind the caller's thread. A caller that
     /// knows about how many ids are coming spares them; the `split` and
     /// `validate` commands estimate it from a sample of each input, within
-    /// a bound ([`RoomHint`]).
+    /// a bound.
     pub fn reserve(&mut self, additional: usize) {
         if additional == 0 {
             return;
@@ -247,7 +247,7 @@ impl IdSet {
         self.len == 0
     }
 
-    fn slots(&self) -> usize {
+    pub(crate) fn slots(&self) -> usize {
         self.store.bytes().len() / ENTRY
     }
 
@@ -319,7 +319,7 @@ fn prefetch(at: &[u8]) {
 /// Paces [`IdSet::warm`] along a stream of items: every so many items, the
 /// next so many, so that each item is warmed once, shortly before its turn.
 #[derive(Clone, Debug, Default)]
-pub struct WarmPace {
+pub(crate) struct WarmPace {
     /// Items to pass before the next burst.
     left: usize,
 }
@@ -327,11 +327,11 @@ pub struct WarmPace {
 impl WarmPace {
     /// How many items a burst covers: enough misses to overlap, few enough
     /// that their loads fit in the core's reorder window.
-    pub const BURST: usize = 64;
+    pub(crate) const BURST: usize = 64;
 
     /// How many of the `ahead` items (those after the current one) to warm
     /// now: usually 0, every [`WarmPace::BURST`] items up to that many.
-    pub fn due(&mut self, ahead: usize) -> usize {
+    pub(crate) fn due(&mut self, ahead: usize) -> usize {
         if self.left > 0 {
             self.left -= 1;
             return 0;
@@ -341,148 +341,6 @@ impl WarmPace {
         self.left = due.saturating_sub(1);
         due
     }
-}
-
-/// When to make room in an [`IdSet`] for the ids of inputs of known size
-/// ([`IdSet::reserve`]), and for how many: once, from an estimate of the
-/// records the inputs hold.
-///
-/// The estimate comes, best, from windows read across the whole of each
-/// input before it is read through ([`sample_lines`], then
-/// [`RoomHint::sampled`]): the room is asked for at the first record, when
-/// the set is empty and making it costs no move. Up to a table of
-/// [`RoomHint::MAX_SAMPLED_TABLE`] bytes, that spares every doubling of the
-/// table: for the benchmark's 2.5 million records, the last doubling (32 to
-/// 64 MiB, while the rest of the pipeline filled its budget and stopped)
-/// took 5% of `split`'s wall time in alternating runs, and its two tables at
-/// once set the peak memory (126 MiB against 94 MiB without it).
-///
-/// Without a sample (a file that could not be read for one, or a stream
-/// whose length alone is known), the estimate is the records per byte of
-/// the first [`RoomHint::SAMPLE`] bytes, asked for when they are read; with
-/// no size at all (a pipe) the hint never asks. That can be far
-/// too high (when later records are much longer), so it never asks for a
-/// table beyond [`RoomHint::MAX_TABLE`] bytes.
-///
-/// Either way it asks for two thirds of the estimate, so that an estimate
-/// up to 1.5 times too high makes no table larger than growing would. An
-/// estimate from a sample is off only when the windows miss what the rest
-/// holds (a file of short records exactly where the windows fall, and long
-/// ones between); beyond the room the table grows as before.
-#[derive(Clone, Copy, Debug)]
-pub struct RoomHint {
-    /// The inputs' bytes in all; `None` when one has no known size.
-    total: Option<u64>,
-    /// The records of all the inputs, estimated from windows across them.
-    sampled: Option<u64>,
-    done: bool,
-}
-
-impl RoomHint {
-    /// The bytes read before the estimate, without a sample.
-    pub const SAMPLE: u64 = 1 << 20;
-
-    /// The largest table the hint asks for without a sample, in bytes
-    /// (`IdSet`'s 16 a slot).
-    pub const MAX_TABLE: usize = 32 << 20;
-
-    /// The largest table the hint asks for from a sample. It takes an
-    /// estimate of 2.36 million records or more to ask for it, whose memory
-    /// target (64 MiB and 48 bytes a record) is 172 MiB.
-    pub const MAX_SAMPLED_TABLE: usize = 64 << 20;
-
-    /// A hint for inputs of `total` bytes in all (`None`: unknown, and the
-    /// hint never asks for room), estimated from their first MiB.
-    pub fn new(total: Option<u64>) -> Self {
-        RoomHint {
-            total,
-            sampled: None,
-            done: false,
-        }
-    }
-
-    /// A hint for inputs that hold about `records` records in all, as
-    /// [`sample_lines`] estimates.
-    pub fn sampled(records: u64) -> Self {
-        RoomHint {
-            total: None,
-            sampled: Some(records),
-            done: false,
-        }
-    }
-
-    /// How many more ids to make room for, given `records` seen (at most
-    /// that many ids in the set) in the first `read` bytes: `Some` once,
-    /// and `None` at every other call. From a sample, at the first call;
-    /// else when `read` first reaches [`RoomHint::SAMPLE`] and more than the
-    /// sample is left. `O(1)`.
-    #[inline]
-    pub fn due(&mut self, records: u64, read: u64) -> Option<usize> {
-        if self.done {
-            return None;
-        }
-        let (estimate, max_table) = match self.sampled {
-            Some(all) => (
-                Some(u128::from(all.saturating_sub(records))),
-                Self::MAX_SAMPLED_TABLE,
-            ),
-            None if read < Self::SAMPLE => return None,
-            None => (
-                self.total
-                    .and_then(|t| t.checked_sub(read))
-                    .map(|left| u128::from(left) * u128::from(records) / u128::from(read)),
-                Self::MAX_TABLE,
-            ),
-        };
-        self.done = true;
-        let estimate = estimate?;
-        let max_ids = (max_table / ENTRY / 4 * 3) as u64;
-        let room = (estimate * 2 / 3).min(u128::from(max_ids.saturating_sub(records)));
-        usize::try_from(room).ok().filter(|&n| n > 0)
-    }
-}
-
-/// How many windows [`sample_lines`] reads, and how long each is.
-const WINDOWS: u64 = 32;
-const WINDOW: usize = 32 << 10;
-
-/// About how many lines the file at `path` holds: the `\n`s in 32 windows
-/// of 32 KiB spread evenly through it, scaled to its size (every `\n` of a
-/// file of 1 MiB or less). Cost: 1 MiB read at most, whatever the file's
-/// size. `None` when it is no regular file (a pipe is never opened) or
-/// cannot be read; a file that changes meanwhile only spoils the estimate.
-pub fn sample_lines(path: &std::path::Path) -> Option<u64> {
-    use std::io::{Read, Seek, SeekFrom};
-    // Only a regular file, asked before opening: opening a named pipe would
-    // wait for a writer, and reading one (`<(cmd)` is one) would take the
-    // lines the split is to read.
-    std::fs::metadata(path).ok().filter(|m| m.is_file())?;
-    let mut file = std::fs::File::open(path).ok()?;
-    let size = file.metadata().ok().filter(|m| m.is_file())?.len();
-    let whole = size <= WINDOWS * WINDOW as u64;
-    let mut window = vec![0u8; WINDOW];
-    let (mut sampled, mut newlines) = (0u64, 0u64);
-    for k in 0..WINDOWS {
-        if !whole {
-            file.seek(SeekFrom::Start(k * (size / WINDOWS))).ok()?;
-        }
-        let mut got = 0;
-        while got < WINDOW {
-            match file.read(&mut window[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return None,
-            }
-        }
-        sampled += got as u64;
-        newlines += memchr::memchr_iter(b'\n', &window[..got]).count() as u64;
-    }
-    if whole || sampled == 0 {
-        return Some(newlines);
-    }
-    let estimate = u128::from(size) * u128::from(newlines) / u128::from(sampled);
-    Some(u64::try_from(estimate).unwrap_or(u64::MAX))
 }
 
 impl std::fmt::Debug for IdSet {
@@ -540,88 +398,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn a_sampled_hint_asks_at_once_within_its_table() {
-        let mut hint = RoomHint::sampled(90_000);
-        // At the first record: two thirds of the records still to come.
-        assert_eq!(hint.due(1, 400), Some(59_999));
-        assert_eq!(hint.due(2, 800), None);
-        // However many records the sample promises, the table it asks for
-        // stays within MAX_SAMPLED_TABLE.
-        let room = RoomHint::sampled(1 << 40).due(0, 0).unwrap();
-        let mut ids = IdSet::new();
-        ids.reserve(room);
-        assert_eq!(ids.slots() * ENTRY, RoomHint::MAX_SAMPLED_TABLE);
-        assert_eq!(RoomHint::sampled(0).due(0, 0), None);
-    }
-
-    #[test]
-    fn sampled_lines_estimate_a_file() {
-        let dir = std::env::temp_dir().join(format!("syncbatch-sample-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("in.jsonl");
-        // Small: every line counted.
-        std::fs::write(&path, "a\nbb\nccc\n".repeat(1000)).unwrap();
-        assert_eq!(sample_lines(&path), Some(3000));
-        // 8 MiB of lines of 100 to 700 bytes: within 5%.
-        let mut data = Vec::new();
-        let mut n = 0u64;
-        while data.len() < 8 << 20 {
-            data.extend(std::iter::repeat_n(b'x', 100 + (n as usize * 37) % 600));
-            data.push(b'\n');
-            n += 1;
-        }
-        std::fs::write(&path, &data).unwrap();
-        let estimate = sample_lines(&path).unwrap();
-        assert!(estimate.abs_diff(n) * 20 < n, "{estimate} for {n}");
-        // A first MiB of short lines, then long ones: the windows see the
-        // long ones, where the first MiB alone would promise 16 times more.
-        let mut data = b"x"
-            .repeat(63)
-            .into_iter()
-            .chain([b'\n'])
-            .cycle()
-            .take(1 << 20)
-            .collect::<Vec<u8>>();
-        let short = (1u64 << 20) / 64;
-        for _ in 0..15 {
-            data.extend(std::iter::repeat_n(b'y', (1 << 20) - 1));
-            data.push(b'\n');
-        }
-        std::fs::write(&path, &data).unwrap();
-        let estimate = sample_lines(&path).unwrap();
-        assert!(estimate < 4 * (short + 15), "{estimate}");
-        // A directory, or nothing there: no estimate.
-        assert_eq!(sample_lines(&dir), None);
-        assert_eq!(sample_lines(&dir.join("absent")), None);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn the_room_hint_asks_once_after_the_sample() {
-        let mut hint = RoomHint::new(Some(100 << 20));
-        assert_eq!(hint.due(1000, RoomHint::SAMPLE - 1), None);
-        // 99 MiB left at 1,000 records a MiB: two thirds of 99,000.
-        assert_eq!(hint.due(1000, RoomHint::SAMPLE), Some(66_000));
-        assert_eq!(hint.due(2000, 2 * RoomHint::SAMPLE), None);
-        let mut unknown = RoomHint::new(None);
-        assert_eq!(unknown.due(1000, RoomHint::SAMPLE), None);
-        // Inputs that grew while being read: nothing left by their size.
-        let mut grown = RoomHint::new(Some(1 << 19));
-        assert_eq!(grown.due(1000, RoomHint::SAMPLE), None);
-        // However many records the size promises, the table it asks for
-        // stays within MAX_TABLE, counting the ids already in.
-        let mut huge = RoomHint::new(Some(1 << 40));
-        let room = huge.due(2500, RoomHint::SAMPLE).unwrap();
-        let mut ids = IdSet::new();
-        for i in 0..2500 {
-            ids.insert(&format!("{i}"), i);
-        }
-        ids.reserve(room);
-        assert_eq!(ids.slots() * ENTRY, RoomHint::MAX_TABLE);
-        assert_eq!(ids.capacity(), 2500 + room);
     }
 
     /// After `reserve(n)`, n more inserts never grow the table, and every

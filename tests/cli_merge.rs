@@ -777,10 +777,10 @@ fn outputs_never_replace_inputs_or_each_other() {
     let merged = dir.join("merged.jsonl");
     let base = ["merge", "--requests", p(&req), "--results", p(&results)];
     for (extra, says) in [
-        (vec!["--out", p(&other_spelling)], "--out"),
+        (vec!["--out", p(&other_spelling)], "the merged output"),
         (
             vec!["--out", "/dev/null", "--unknown", p(&link)],
-            "--unknown",
+            "the unknown lines' output",
         ),
         (
             vec![
@@ -834,7 +834,7 @@ fn outputs_never_replace_inputs_or_each_other() {
         let o = run(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(
-            text(&o.stderr).contains("names one file twice"),
+            text(&o.stderr).contains("name one file twice"),
             "{}",
             text(&o.stderr)
         );

@@ -333,7 +333,7 @@ fn refused_lines_print_in_the_chosen_format_up_to_max_errors() {
                 + file.to_str().unwrap()
                 + ",line=21,col=2::[invalid_json] not one JSON value: expected ident",
             "syncbatch: 2 more errors not shown (--max-errors)".to_owned(),
-            "syncbatch: 3 invalid records; nothing written (--skip-invalid splits the valid ones)"
+            "syncbatch: 3 invalid records; nothing was written (--skip-invalid splits the valid ones)"
                 .to_owned(),
         ],
         "{capped}"

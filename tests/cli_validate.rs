@@ -219,11 +219,11 @@ fn contradictory_limits_are_usage_errors_in_every_subcommand() {
     for (limits, why) in [
         (
             ["--min-records", "30", "--max-records", "10"],
-            "--min-records is 30 and --max-records 10: no batch file could meet both",
+            "a minimum of 30 records and a maximum of 10: no batch file could meet both",
         ),
         (
             ["--min-records", "0", "--max-records", "0"],
-            "--max-records must be at least 1",
+            "a maximum of 0 records a batch file",
         ),
     ] {
         let runs: [Vec<&str>; 3] = [
@@ -362,7 +362,7 @@ fn a_directory_as_input_says_so() {
         ),
         (
             vec!["merge", "--requests", file, "--results", d, "--out", "-"],
-            "a directory, not a result file",
+            "a directory, not an input file",
         ),
     ] {
         refused(&args, says);

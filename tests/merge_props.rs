@@ -116,12 +116,13 @@ fn merge(
         })
         .collect();
     let mut m = Merger::new();
-    m.add_requests("requests.jsonl", requests.as_bytes())
+    m.add_requests(syncbatch::Input::from_bytes("requests.jsonl", requests))
         .unwrap();
     for (i, lines) in files.iter().enumerate() {
         let path = dir.join(format!("out-{i}.jsonl"));
         fs::write(&path, lines.join("\n")).unwrap(); // the last line lacks its newline
-        m.add_results(&path, &mut std::io::sink()).unwrap();
+        let input = syncbatch::Input::open(&path).unwrap();
+        m.add_results(input, &mut std::io::sink()).unwrap();
     }
     let mut out = Vec::new();
     let summary = m.write_merged(&mut out).unwrap();

@@ -2,8 +2,9 @@
 
 use proptest::prelude::*;
 use syncbatch::generate::Generator;
-use syncbatch::split::{MemorySink, SplitError, SplitOptions, Splitter};
+use syncbatch::split::{split, MemorySink, SplitOptions, Splitter};
 use syncbatch::validate::{validate_reader, Limits};
+use syncbatch::{ErrorKind, Input};
 
 /// Codes the generator makes that are only warnings: such records are valid.
 const WARNING_KINDS: &[&str] = &[
@@ -50,7 +51,7 @@ proptest! {
         min_records in 0u64..4,
         max_bytes in 700u64..3000,
     ) {
-        let limits = Limits { max_records, min_records: min_records.min(max_records), max_bytes };
+        let limits = Limits::default().max_records(max_records).min_records(min_records.min(max_records)).max_bytes(max_bytes);
         let mut g = Generator::new(seed).invalid_fraction(fraction);
         let mut input = Vec::new();
         let mut valid: Vec<Vec<u8>> = Vec::new();
@@ -65,11 +66,9 @@ proptest! {
                 valid.push(line);
             }
         }
-        let options = SplitOptions { limits, skip_invalid: true, ..SplitOptions::default() };
-        let mut splitter = Splitter::new(options, MemorySink::default());
-        splitter.split_reader("in", &input[..]).unwrap();
+        let options = SplitOptions::new().limits(limits).skip_invalid(true);
         let sizes: Vec<u64> = valid.iter().map(|l| l.len() as u64 + 1).collect();
-        match splitter.finish() {
+        match split([Input::from_bytes("in", input.clone())], options, MemorySink::default()) {
             Ok((summary, sink)) => {
                 let got: Vec<Vec<u8>> = sink.batches.iter().flatten().map(|r| r.bytes.to_vec()).collect();
                 for r in sink.batches.iter().flatten() {
@@ -89,7 +88,7 @@ proptest! {
                     prop_assert_eq!(report.summary.errors, 0, "{:?}", report.diagnostics);
                 }
             }
-            Err(SplitError::Infeasible(..)) => prop_assert_eq!(fewest(&sizes, limits), None),
+            Err(e) if matches!(e.kind(), ErrorKind::Infeasible(_)) => prop_assert_eq!(fewest(&sizes, limits), None),
             Err(e) => prop_assert!(false, "{e}"),
         }
     }
@@ -122,24 +121,24 @@ fn records_keep_their_decoded_request_ids() {
         input.push('\n');
         want.push(serde_json::from_str::<String>(&format!("\"{id}\"")).unwrap());
     }
-    let limits = Limits {
-        max_records: 3,
-        min_records: 1,
-        max_bytes: 5_000_000,
-    };
-    let options = SplitOptions {
-        limits,
-        ..SplitOptions::default()
-    };
+    let limits = Limits::default()
+        .max_records(3)
+        .min_records(1)
+        .max_bytes(5_000_000);
+    let options = SplitOptions::new().limits(limits);
     // The pipeline (prechecked) and one frame at a time (full rules).
-    let mut piped = Splitter::new(options.clone(), MemorySink::default());
-    piped.split_reader("in", input.as_bytes()).unwrap();
+    let piped = split(
+        [Input::from_bytes("in", input.clone())],
+        options.clone(),
+        MemorySink::default(),
+    );
     let mut pushed = Splitter::new(options, MemorySink::default());
+    pushed.next_input("in");
     for frame in syncbatch::frame::Framer::new().frames(input.clone().into_bytes()) {
         pushed.push(frame).unwrap();
     }
-    for splitter in [piped, pushed] {
-        let (_, sink) = splitter.finish().unwrap();
+    for done in [piped, pushed.finish()] {
+        let (_, sink) = done.unwrap();
         let got: Vec<&str> = sink
             .batches
             .iter()
@@ -168,15 +167,17 @@ fn without_skip_invalid_an_invalid_record_fails_the_split() {
     for _ in 0..100 {
         g.next_record(&mut input);
     }
-    let mut splitter = Splitter::new(SplitOptions::default(), MemorySink::default());
-    splitter.split_reader("in", &input[..]).unwrap();
-    match splitter.finish() {
-        Err(SplitError::Invalid(n)) => assert!(n > 0),
+    let input = Input::from_bytes("in", input);
+    let err = split([input], SplitOptions::default(), MemorySink::default()).unwrap_err();
+    match err.kind() {
+        ErrorKind::InvalidRecords { count } => assert!(*count > 0),
         other => panic!("{other:?}"),
     }
+    assert!(err.is_input_error());
 }
 
 /// A sink whose disk fills up after `room` batches.
+#[derive(Debug)]
 struct FullAfter {
     room: usize,
     aborted: std::rc::Rc<std::cell::Cell<bool>>,
@@ -211,10 +212,18 @@ fn an_output_error_aborts_the_sink_and_names_the_batch() {
         room: 3,
         aborted: aborted.clone(),
     };
-    let mut splitter = Splitter::new(SplitOptions::default(), sink);
-    let err = splitter.split_reader("in", &input[..]).unwrap_err();
+    let err = split(
+        [Input::from_bytes("in", input)],
+        SplitOptions::default(),
+        sink,
+    )
+    .unwrap_err();
     assert!(aborted.get(), "the sink was not told to clean up");
-    assert!(err.to_string().starts_with("batch 4: "), "{err}");
+    assert!(
+        err.to_string().starts_with("cannot write batch 4: "),
+        "{err}"
+    );
+    assert!(std::error::Error::source(&err).is_some());
     assert!(err.to_string().contains("No space left on device"), "{err}");
 }
 
@@ -231,17 +240,9 @@ fn more_than_99999_batches_get_names_that_sort_in_order() {
             ) + "\n"
         })
         .collect();
-    let options = SplitOptions {
-        limits: Limits {
-            max_records: 1,
-            min_records: 1,
-            ..Limits::default()
-        },
-        ..SplitOptions::default()
-    };
-    let mut splitter = Splitter::new(options, MemorySink::default());
-    splitter.split_reader("in", input.as_bytes()).unwrap();
-    let (summary, sink) = splitter.finish().unwrap();
+    let options = SplitOptions::new().limits(Limits::default().max_records(1).min_records(1));
+    let input = Input::from_bytes("in", input);
+    let (summary, sink) = split([input], options, MemorySink::default()).unwrap();
     assert_eq!(summary.batches, n as u64);
     let names: Vec<String> = sink
         .manifest
@@ -265,22 +266,22 @@ fn more_than_99999_batches_get_names_that_sort_in_order() {
 #[test]
 fn an_impossible_split_holds_no_records() {
     let input = syncbatch::generate::records(5, 3000);
-    let options = SplitOptions {
-        limits: Limits {
-            max_bytes: 3000,
-            ..Limits::default()
-        },
-        ..SplitOptions::default()
-    };
+    let limits = Limits::default().max_bytes(3000);
+    let options = SplitOptions::new().limits(limits);
     let mut splitter = Splitter::new(options, MemorySink::default());
-    splitter.split_reader("in", &input[..]).unwrap();
+    splitter.next_input("in");
+    for frame in limits.framer().frames(input) {
+        splitter.push(frame).unwrap();
+    }
     assert_eq!(splitter.records_seen(), 3000);
     assert_eq!(splitter.records_held(), 0);
-    match splitter.finish() {
-        Err(SplitError::Infeasible(why, Some((file, line)))) => {
+    let err = splitter.finish().unwrap_err();
+    let at = err.position().expect("a position");
+    match err.kind() {
+        ErrorKind::Infeasible(why) => {
             assert!(why.to_string().contains("fits in the byte limit"), "{why}");
-            assert_eq!(file, "in");
-            assert!(line < 20, "{line}");
+            assert_eq!(at.input, "in");
+            assert!(at.line < 20, "{}", at.line);
         }
         other => panic!("{other:?}"),
     }
@@ -445,7 +446,7 @@ proptest! {
         max_records in 1u64..8,
         min_records in 0u64..4,
     ) {
-        let limits = Limits { max_records, min_records: min_records.min(max_records), max_bytes: 5_000_000 };
+        let limits = Limits::default().max_records(max_records).min_records(min_records.min(max_records)).max_bytes(5_000_000);
         let inputs = [wrap_input(seeds.0, &kinds.0), wrap_input(seeds.1, &kinds.1)];
 
         let mut seen = std::collections::HashSet::new();
@@ -469,18 +470,14 @@ proptest! {
             }
         }
 
-        let options = SplitOptions {
-            limits,
-            wrap: true,
-            id_prefix: "job-".into(),
-            skip_invalid: true,
-        };
-        let mut splitter = Splitter::new(options, MemorySink::default());
-        for (i, input) in inputs.iter().enumerate() {
-            splitter.split_reader(&format!("in{i}"), &input[..]).unwrap();
-        }
+        let options = SplitOptions::new()
+            .limits(limits)
+            .wrap(true)
+            .id_prefix("job-")
+            .skip_invalid(true);
+        let named = inputs.iter().enumerate().map(|(i, input)| Input::from_bytes(format!("in{i}"), input.clone()));
         let sizes: Vec<u64> = want.iter().map(|l| l.len() as u64 + 1).collect();
-        match splitter.finish() {
+        match split(named, options, MemorySink::default()) {
             Ok((summary, sink)) => {
                 let got: Vec<Vec<u8>> = sink.batches.iter().flatten().map(|r| r.bytes.to_vec()).collect();
                 prop_assert_eq!(&got, &want);
@@ -489,7 +486,7 @@ proptest! {
                 prop_assert_eq!(summary.rejected as usize, number - want.len());
                 prop_assert_eq!(summary.dropped_blank_lines, blank);
             }
-            Err(SplitError::Infeasible(..)) => prop_assert_eq!(fewest(&sizes, limits), None),
+            Err(e) if matches!(e.kind(), ErrorKind::Infeasible(_)) => prop_assert_eq!(fewest(&sizes, limits), None),
             Err(e) => prop_assert!(false, "{e}"),
         }
     }

@@ -11,11 +11,7 @@ use syncbatch::validate::{
 };
 
 /// Limits that let a single line be a whole file.
-const ONE: Limits = Limits {
-    max_records: 500,
-    min_records: 1,
-    max_bytes: 5_000_000,
-};
+const ONE: Limits = Limits::new().min_records(1);
 
 fn check(input: &[u8], limits: Limits) -> Report {
     validate_reader(input, limits).unwrap()
@@ -484,10 +480,7 @@ fn byte_limit_names_the_line_that_crosses_it() {
     let lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
     let through_10: usize = lines[..10].iter().map(|l| l.len()).sum();
     // Exactly the first ten lines fit; the eleventh crosses.
-    let limits = Limits {
-        max_bytes: through_10 as u64,
-        ..Limits::default()
-    };
+    let limits = Limits::default().max_bytes(through_10 as u64);
     let r = check(&data, limits);
     let d: Vec<&Diagnostic> = r
         .diagnostics
@@ -498,26 +491,13 @@ fn byte_limit_names_the_line_that_crosses_it() {
     assert_eq!(d[0].line, Some(11));
     assert!(
         check(&data[..through_10], limits).diagnostics.is_empty()
-            || check(
-                &data[..through_10],
-                Limits {
-                    min_records: 1,
-                    ..limits
-                }
-            )
-            .diagnostics
-            .is_empty()
+            || check(&data[..through_10], limits.min_records(1))
+                .diagnostics
+                .is_empty()
     );
     // Without its final newline, a file one byte larger still fits.
     let cut = &data[..through_10 - 1];
-    let r = check(
-        cut,
-        Limits {
-            max_bytes: through_10 as u64 - 1,
-            min_records: 1,
-            ..limits
-        },
-    );
+    let r = check(cut, limits.max_bytes(through_10 as u64 - 1).min_records(1));
     assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
     assert_eq!(r.summary.bytes, through_10 as u64 - 1);
 }
@@ -718,10 +698,7 @@ fn a_record_too_large_for_the_limits_still_takes_its_id() {
         r#","outputFileName":"a b""#,
     );
     let small = good();
-    let limits = Limits {
-        max_bytes: small.len() as u64 + 1,
-        ..ONE
-    };
+    let limits = ONE.max_bytes(small.len() as u64 + 1);
     let input = format!("{big}\n{small}\n");
     let report = check(input.as_bytes(), limits);
     let by_line: Vec<(u64, Code)> = report
@@ -796,13 +773,7 @@ fn every_generated_invalid_line_draws_its_code() {
             expected.push((n, code));
         }
     }
-    let r = check(
-        &data,
-        Limits {
-            max_records: u64::MAX,
-            ..ONE
-        },
-    );
+    let r = check(&data, ONE.max_records(u64::MAX));
     let mut seen = std::collections::BTreeSet::new();
     for (line, code) in expected {
         let hit = r
@@ -920,7 +891,7 @@ proptest! {
                 g.next_record(&mut data);
             }
         }
-        let limits = Limits { max_bytes: 20_000, max_records: 50, ..Limits::default() };
+        let limits = Limits::default().max_bytes(20_000).max_records(50);
         let blocking = check(&data, limits);
         let reader = || {
             let chunks: Vec<std::io::Result<bytes::Bytes>> =
@@ -950,7 +921,7 @@ fn report_with(input: &[u8], limits: Limits, fast: bool) -> Report {
     while let Some(frame) = lines.next_frame().unwrap() {
         v.check(&frame, &mut report.diagnostics);
     }
-    report.summary = v.finish(&mut report.diagnostics);
+    report.summary = v.finish(lines.position(), &mut report.diagnostics);
     report
 }
 
@@ -977,13 +948,7 @@ fn fast_and_full_paths_agree_on_every_case() {
     for _ in 0..3000 {
         g.next_record(&mut data);
     }
-    assert_paths_agree(
-        &data,
-        Limits {
-            max_records: u64::MAX,
-            ..ONE
-        },
-    );
+    assert_paths_agree(&data, ONE.max_records(u64::MAX));
 }
 
 /// Values and keys that sit on the rules' edges.

@@ -5,8 +5,8 @@
 //! is the work set aside (a hidden staging directory, a hidden temporary
 //! file). Two ways to clean that up:
 //!
-//! - Work that can stop at any record ([`Cooperating`]: split, the retry
-//!   set) only notes the signal; its loop sees [`requested`], stops, and the
+//! - Work that can stop at any record ([`Cooperating`]: split, merge) only
+//!   notes the signal; its loop sees [`requested`], stops, and the
 //!   usual error path removes what it set aside. A signal while it finishes
 //!   ([`Cooperating::finishing`]: moving files into place) waits for that to
 //!   end, so the output is whole or absent, never half there. If the process
@@ -18,9 +18,7 @@
 //!
 //! A second signal exits at once either way.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, TryLockError};
 
 /// Exit status after a signal: 128 + `SIGINT`, as shells report it.
 pub const INTERRUPTED: u8 = 130;
@@ -29,16 +27,6 @@ static SIGNALLED: AtomicBool = AtomicBool::new(false);
 static COOPERATING: AtomicUsize = AtomicUsize::new(0);
 /// Cooperating work is moving its output into place.
 static FINISHING: AtomicBool = AtomicBool::new(false);
-static ASIDE: Mutex<Vec<Aside>> = Mutex::new(Vec::new());
-
-/// What to remove when a signal ends the process.
-#[derive(PartialEq)]
-enum Aside {
-    /// A file, or a directory and all in it.
-    Whole(PathBuf),
-    /// A directory, only if it is empty by then.
-    IfEmpty(PathBuf),
-}
 
 /// Installs the handler. Without it, a signal kills the process as usual.
 pub fn install() {
@@ -72,15 +60,6 @@ pub fn requested() -> bool {
     SIGNALLED.load(Ordering::Relaxed)
 }
 
-/// An error when a signal came (not `ErrorKind::Interrupted`, which readers
-/// retry), for readers that should stop.
-pub fn check() -> std::io::Result<()> {
-    if requested() {
-        return Err(std::io::Error::other("interrupted"));
-    }
-    Ok(())
-}
-
 /// While one is alive, a first signal only sets [`requested`].
 pub struct Cooperating(());
 
@@ -104,60 +83,6 @@ impl Drop for Cooperating {
     }
 }
 
-/// Registers a temporary file or directory (with all in it) to remove if a
-/// signal ends the process.
-pub fn aside(path: &Path) {
-    if let Ok(mut paths) = ASIDE.lock() {
-        paths.push(Aside::Whole(path.to_owned()));
-    }
-}
-
-/// Registers a directory this run made, to remove if a signal ends the
-/// process and it is empty by then (after what was set aside in it).
-pub fn aside_dir(path: &Path) {
-    if let Ok(mut paths) = ASIDE.lock() {
-        paths.push(Aside::IfEmpty(path.to_owned()));
-    }
-}
-
-/// Forgets what [`aside`] or [`aside_dir`] registered: it was moved into
-/// place or removed.
-pub fn settled(path: &Path) {
-    if let Ok(mut paths) = ASIDE.lock() {
-        paths.retain(|a| !matches!(a, Aside::Whole(p) | Aside::IfEmpty(p) if p == path));
-    }
-}
-
 fn remove_aside() {
-    // Registering holds the lock for a moment; wait for that, but not
-    // forever (a thread could stop while holding it).
-    let take = || match ASIDE.try_lock() {
-        Ok(paths) => Some(paths),
-        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-        Err(TryLockError::WouldBlock) => None,
-    };
-    let mut paths = take();
-    for _ in 0..100 {
-        if paths.is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-        paths = take();
-    }
-    // Files and trees first, then the directories that held them.
-    let all: Vec<&Aside> = paths.iter().flat_map(|p| p.iter()).collect();
-    for aside in &all {
-        if let Aside::Whole(path) = aside {
-            if path.is_dir() {
-                let _ = std::fs::remove_dir_all(path);
-            } else {
-                let _ = std::fs::remove_file(path);
-            }
-        }
-    }
-    for aside in &all {
-        if let Aside::IfEmpty(path) = aside {
-            let _ = std::fs::remove_dir(path);
-        }
-    }
+    syncbatch::output::remove_set_aside();
 }

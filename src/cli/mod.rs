@@ -1,14 +1,16 @@
-//! Subcommands: argument parsing, files, and output formats. The work itself
-//! is the library's.
+//! Subcommands: argument parsing, progress display and output formats. The
+//! work itself is one library call each.
 
 pub mod interrupt;
 pub mod merge;
 pub mod split;
 pub mod validate;
 
-use std::fs::File;
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, IsTerminal};
 use std::path::Path;
+
+use syncbatch::validate::Limits;
+use syncbatch::{Error, ErrorKind, Input};
 
 /// Exit status: success.
 pub const OK: u8 = 0;
@@ -17,40 +19,23 @@ pub const NOT_COMPLIANT: u8 = 1;
 /// Exit status: usage or I/O error.
 pub const FAILURE: u8 = 2;
 
-/// An input named on the command line: `-` is standard input.
-pub struct Input {
-    /// The name to print.
-    pub name: String,
-    /// The opened reader.
-    pub reader: Box<dyn Read + Send>,
-    /// The size, when it is a file.
-    pub size: Option<u64>,
+/// The exit status for a library error.
+pub fn status_of(e: &Error) -> u8 {
+    match e.kind() {
+        ErrorKind::Interrupted => interrupt::INTERRUPTED,
+        _ if interrupt::requested() => interrupt::INTERRUPTED,
+        _ if e.is_input_error() => NOT_COMPLIANT,
+        _ => FAILURE,
+    }
 }
 
-/// Opens a named input; the error names the file.
-pub fn open(path: &Path) -> Result<Input, String> {
+/// Opens a named input: `-` is standard input.
+pub fn open(path: &Path) -> Result<Input, Error> {
     if path.as_os_str() == "-" {
         note_terminal_stdin();
-        return Ok(Input {
-            name: "<stdin>".into(),
-            reader: Box::new(io::stdin()),
-            size: None,
-        });
+        return Ok(Input::stdin());
     }
-    // A name need not be UTF-8 (on Unix); it is shown, and written in
-    // reports, with U+FFFD for the bytes that are not.
-    let name = path.to_string_lossy().into_owned();
-    let file = File::open(path).map_err(|e| format!("{name}: cannot open: {e}"))?;
-    let meta = file.metadata().ok();
-    if meta.as_ref().is_some_and(|m| m.is_dir()) {
-        return Err(format!("{name}: a directory, not an input file"));
-    }
-    let size = meta.filter(|m| m.is_file()).map(|m| m.len());
-    Ok(Input {
-        name,
-        reader: Box::new(file),
-        size,
-    })
+    Input::open(path)
 }
 
 /// Says on stderr that standard input is about to be read from the
@@ -66,6 +51,42 @@ pub fn note_terminal_stdin() {
 }
 
 pub use syncbatch::validate::report::printable;
+
+/// `n` and its noun, singular for one.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The batch limits, shared by validate, split and merge.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct LimitArgs {
+    /// Most records in one batch file.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub max_records: u64,
+    /// Fewest records in one batch file.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub min_records: u64,
+    /// Most bytes in one batch file.
+    #[arg(long, value_name = "N", default_value_t = 5_000_000)]
+    pub max_bytes: u64,
+}
+
+impl LimitArgs {
+    /// The library's limits, or a usage error (exit 2) when no batch file
+    /// could meet them: every subcommand refuses such limits up front rather
+    /// than reporting every file, or every retry, as not compliant.
+    pub fn limits(&self) -> Result<Limits, u8> {
+        let limits = Limits::default()
+            .max_records(self.max_records)
+            .min_records(self.min_records)
+            .max_bytes(self.max_bytes);
+        limits.check().map_err(|e| {
+            eprintln!("syncbatch: --max-records / --min-records: {e}");
+            FAILURE
+        })?;
+        Ok(limits)
+    }
+}
 
 /// A byte progress bar on stderr when it is a terminal (and not in CI);
 /// hidden otherwise.
@@ -91,20 +112,4 @@ pub fn progress(len: Option<u64>, what: &str) -> indicatif::ProgressBar {
     }
     bar.set_message(what.to_owned());
     bar
-}
-
-/// A reader that advances a progress bar as it is read.
-pub struct Progress<R> {
-    /// The reader.
-    pub inner: R,
-    /// The bar.
-    pub bar: indicatif::ProgressBar,
-}
-
-impl<R: Read> Read for Progress<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bar.inc(n as u64);
-        Ok(n)
-    }
 }

@@ -1,17 +1,15 @@
 //! `syncbatch split [OPTIONS] --out DIR INPUT...`
 
 use std::io::{self, Write};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use syncbatch::ids::{sample_lines, RoomHint};
-use syncbatch::split::{
-    DirSink, DryRunSink, Sink, SplitError, SplitOptions, SplitSummary, Splitter,
-};
-use syncbatch::validate::report::count;
-use syncbatch::validate::{for_each_prechecked, Severity};
+use syncbatch::split::{DirSink, DryRunSink, SplitOptions, SplitSummary, Splitter};
+use syncbatch::validate::report::{write_diagnostic, Format};
+use syncbatch::validate::{Diagnostic, Severity};
+use syncbatch::{ErrorKind, Input, Observer};
 
-use super::validate::{line_of, write_diagnostic, Format, LimitArgs};
-use super::{interrupt, open, progress, FAILURE, NOT_COMPLIANT, OK};
+use super::{count, interrupt, open, progress, status_of, LimitArgs, FAILURE, OK};
 
 /// Turn inputs of any size into compliant batch files.
 #[derive(clap::Args, Debug)]
@@ -76,101 +74,119 @@ pub fn run(args: Args) -> u8 {
         );
         return FAILURE;
     }
-    if let Some(why) = args.limits.contradiction() {
-        eprintln!("syncbatch: {why}");
-        return FAILURE;
-    }
-    let options = SplitOptions {
-        limits: args.limits.limits(),
-        wrap: args.wrap,
-        id_prefix: args.id_prefix.clone(),
-        skip_invalid: args.skip_invalid,
+    let limits = match args.limits.limits() {
+        Ok(limits) => limits,
+        Err(status) => return status,
+    };
+    let options = SplitOptions::new()
+        .limits(limits)
+        .wrap(args.wrap)
+        .id_prefix(args.id_prefix.clone())
+        .skip_invalid(args.skip_invalid);
+    let inputs = match open_all(&args.inputs) {
+        Ok(inputs) => inputs,
+        Err(status) => return status,
     };
     let out = match (&args.out, args.dry_run) {
         (Some(out), false) => out.clone(),
-        _ => return dry_run(&args, options),
+        _ => return dry_run(&args, options, inputs),
     };
-    // A signal stops the split at the next record, and the error path
-    // removes what was set aside; one while it finishes waits for it.
+    // A signal stops the split at the next records, and the library removes
+    // what it set aside; one while it moves files into place waits for that.
     let cooperating = interrupt::Cooperating::begin();
-    let made_out = !out.exists();
-    let mut sink = match DirSink::create(&out, &args.prefix, args.force) {
-        Ok(sink) => sink.sync(args.sync),
+    let sink = DirSink::create(&out, &args.prefix, args.force).map(|s| s.sync(args.sync));
+    let sink = match sink.and_then(|s| {
+        if args.skip_invalid {
+            s.with_rejected()
+        } else {
+            Ok(s)
+        }
+    }) {
+        Ok(sink) => sink,
         Err(e) => {
             eprintln!("syncbatch: {e}");
             return FAILURE;
         }
     };
-    if args.skip_invalid {
-        sink = match sink.with_rejected() {
-            Ok(sink) => sink,
-            Err(e) => {
-                eprintln!("syncbatch: {e}");
-                return FAILURE;
-            }
-        };
-    }
-    // Removed by the handler only if the process ends before the split
-    // can clean up after itself (a second signal, or input that never comes).
-    let staging = sink.staging().to_owned();
-    interrupt::aside(&staging);
-    if made_out {
-        interrupt::aside_dir(&out);
-    }
-    let settle = || {
-        interrupt::settled(&staging);
-        interrupt::settled(&out);
-    };
-    let mut splitter = Splitter::new(options, sink);
-    let fed = feed(&args, &mut splitter);
-    if let Err(status) = fed {
-        drop(splitter);
-        settle();
-        return status;
-    }
-    cooperating.finishing();
-    let done = finish(splitter, |summary| {
-        format!(
-            "{} in {} in {} ({} dropped, {} rejected{})",
-            count(summary.records, "record", "records"),
-            count(summary.batches, "batch file", "batch files"),
-            out.display(),
-            count(summary.dropped_blank_lines, "blank line", "blank lines"),
-            count(summary.rejected, "line", "lines"),
-            if summary.warnings > 0 {
+    let mut shown = Shown::new(&args, &cooperating);
+    let done = Splitter::new(options, sink).run(inputs, &mut shown);
+    shown.end();
+    match done {
+        Ok((summary, _)) => {
+            let warnings = if summary.warnings > 0 {
                 format!(
                     ", {}: see `syncbatch validate`",
                     count(summary.warnings, "warning", "warnings")
                 )
             } else {
                 String::new()
-            }
-        )
-    });
-    settle();
-    done.map_or_else(|status| status, |_| OK)
+            };
+            eprintln!(
+                "syncbatch: {} in {} in {} ({}{warnings})",
+                count(summary.records, "record", "records"),
+                count(summary.batches, "batch file", "batch files"),
+                out.display(),
+                dropped(&summary),
+            );
+            OK
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+/// Says why the split failed; the exit status.
+fn failed(e: &syncbatch::Error) -> u8 {
+    match e.kind() {
+        ErrorKind::Interrupted => eprintln!("syncbatch: interrupted; nothing written"),
+        ErrorKind::InvalidRecords { .. } => {
+            eprintln!("syncbatch: {e} (--skip-invalid splits the valid ones)")
+        }
+        _ => eprintln!("syncbatch: {e}"),
+    }
+    status_of(e)
+}
+
+fn dropped(summary: &SplitSummary) -> String {
+    format!(
+        "{} dropped, {} rejected",
+        count(summary.dropped_blank_lines, "blank line", "blank lines"),
+        count(summary.rejected, "line", "lines")
+    )
+}
+
+/// Opens every input before any is read: one that cannot be opened fails
+/// the split at once.
+fn open_all(paths: &[PathBuf]) -> Result<Vec<Input>, u8> {
+    let stdin = [PathBuf::from("-")];
+    let paths = if paths.is_empty() { &stdin[..] } else { paths };
+    paths
+        .iter()
+        .map(|p| open(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            eprintln!("syncbatch: {e}; nothing written");
+            FAILURE
+        })
 }
 
 /// `--dry-run`: the split without a directory; the manifest to stdout.
-fn dry_run(args: &Args, options: SplitOptions) -> u8 {
-    let mut splitter = Splitter::new(options, DryRunSink::new(&args.prefix));
-    if let Err(status) = feed(args, &mut splitter) {
-        return status;
-    }
-    let done = finish(splitter, |summary| {
-        format!(
-            "dry run: {} would make {} ({} dropped, {} rejected); nothing written",
-            count(summary.records, "record", "records"),
-            count(summary.batches, "batch file", "batch files"),
-            count(summary.dropped_blank_lines, "blank line", "blank lines"),
-            count(summary.rejected, "line", "lines"),
-        )
-    });
-    let manifest = match done {
-        Ok(sink) => sink.manifest,
-        Err(status) => return status,
+fn dry_run(args: &Args, options: SplitOptions, inputs: Vec<Input>) -> u8 {
+    let cooperating = interrupt::Cooperating::begin();
+    let mut shown = Shown::new(args, &cooperating);
+    let done = Splitter::new(options, DryRunSink::new(&args.prefix)).run(inputs, &mut shown);
+    shown.end();
+    let (summary, sink) = match done {
+        Ok(done) => done,
+        Err(e) => return failed(&e),
     };
-    let written = manifest
+    eprintln!(
+        "syncbatch: dry run: {} would make {} ({}); nothing written",
+        count(summary.records, "record", "records"),
+        count(summary.batches, "batch file", "batch files"),
+        dropped(&summary),
+    );
+    let written = sink
+        .manifest
         .ok_or_else(|| io::Error::other("the split ended without a manifest"))
         .and_then(|m| io::stdout().lock().write_all(&m.to_json()));
     match written {
@@ -182,137 +198,81 @@ fn dry_run(args: &Args, options: SplitOptions) -> u8 {
     }
 }
 
-/// Reads every input into the splitter, reporting invalid lines (unless
-/// they are skipped into a rejected file). On failure, the exit status.
-fn feed<S: Sink>(args: &Args, splitter: &mut Splitter<S>) -> Result<(), u8> {
-    let report_invalid = !args.skip_invalid || args.dry_run;
-    let stderr = io::stderr();
-    let mut allowed = args.max_errors.unwrap_or(u64::MAX);
-    let mut hidden = 0u64;
-    let stdin = [PathBuf::from("-")];
-    let inputs = if args.inputs.is_empty() {
-        &stdin[..]
-    } else {
-        &args.inputs[..]
-    };
-    // Room in the id set for the records the inputs promise, when every
-    // input is a file: from windows across each, else from the first MiB
-    // and the inputs' size (the bytes of the inputs before this one count).
-    let is_file = |p: &PathBuf| p.as_os_str() != "-";
-    let sampled: Option<u64> = inputs
-        .iter()
-        .map(|p| is_file(p).then(|| sample_lines(p)).flatten())
-        .sum();
-    let mut room = sampled.map_or_else(
-        || {
-            let total = inputs.iter().map(|p| {
-                let meta = std::fs::metadata(p).ok();
-                meta.filter(|m| is_file(p) && m.is_file()).map(|m| m.len())
-            });
-            RoomHint::new(total.sum())
-        },
-        RoomHint::sampled,
-    );
-    let mut before = 0u64;
-    for path in inputs {
-        let input = match open(path) {
-            Ok(input) => input,
-            Err(message) => {
-                eprintln!("syncbatch: {message}; nothing written");
-                return Err(FAILURE);
-            }
-        };
-        let bar = progress(input.size, &input.name);
-        let framer = args.limits.limits().framer();
-        let name = input.name.clone();
-        splitter.next_input(&name);
-        let mut failure = None;
-        let mut position = 0;
-        let read = for_each_prechecked(input.reader, framer, |frame, pre, ahead| {
-            if interrupt::requested() {
-                return false;
-            }
-            position = frame.end();
-            if let Some(n) = room.due(splitter.records_seen(), before + position) {
-                splitter.reserve_ids(n);
-            }
-            splitter.warm(ahead);
-            match splitter.push_prechecked(frame, pre).map(|d| d.is_empty()) {
-                Ok(false) if report_invalid => {
-                    let mut err = stderr.lock();
-                    let (diagnostics, frame) = splitter.last_invalid();
-                    for d in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
-                        if allowed == 0 {
-                            hidden += 1;
-                            continue;
-                        }
-                        allowed -= 1;
-                        let _ = bar.suspend(|| {
-                            write_diagnostic(&mut err, args.format, &name, d, line_of(frame))
-                        });
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    failure = Some(e);
-                    return false;
-                }
-            }
-            if splitter.records_seen().is_multiple_of(1024) {
-                bar.set_position(position);
-                bar.set_message(format!("{name} {} records", splitter.records_seen()));
-            }
-            true
-        });
-        bar.finish_and_clear();
-        if interrupt::requested() {
-            eprintln!("syncbatch: interrupted; nothing written");
-            return Err(interrupt::INTERRUPTED);
-        }
-        if let Some(e) = failure {
-            eprintln!("syncbatch: {e}; nothing written");
-            return Err(FAILURE);
-        }
-        match read {
-            Ok(end) => {
-                splitter.end_of_input(end);
-                before += end;
-            }
-            Err(e) => {
-                eprintln!(
-                    "syncbatch: {name}: read error after byte {position}: {e}; nothing written"
-                );
-                return Err(FAILURE);
-            }
-        }
-    }
-    if hidden > 0 {
-        eprintln!(
-            "syncbatch: {} not shown (--max-errors)",
-            count(hidden, "more error", "more errors")
-        );
-    }
-    Ok(())
+/// What a split shows as it goes: the errors of refused lines (unless they
+/// go to `rejected.jsonl`), up to `--max-errors`, and a progress bar; and
+/// it stops at a signal.
+struct Shown<'a> {
+    format: Format,
+    report: bool,
+    left: u64,
+    hidden: u64,
+    bar: Option<indicatif::ProgressBar>,
+    cooperating: &'a interrupt::Cooperating,
 }
 
-/// Ends the split: says `summary` on stderr and gives back the sink, or
-/// says why it failed and gives the exit status.
-fn finish<S: Sink>(
-    splitter: Splitter<S>,
-    summary: impl FnOnce(&SplitSummary) -> String,
-) -> Result<S, u8> {
-    match splitter.finish() {
-        Ok((done, sink)) => {
-            let _ = writeln!(io::stderr(), "syncbatch: {}", summary(&done));
-            Ok(sink)
+impl<'a> Shown<'a> {
+    fn new(args: &Args, cooperating: &'a interrupt::Cooperating) -> Self {
+        Shown {
+            format: args.format,
+            report: !args.skip_invalid || args.dry_run,
+            left: args.max_errors.unwrap_or(u64::MAX),
+            hidden: 0,
+            bar: None,
+            cooperating,
         }
-        Err(e @ SplitError::Io(..)) => {
-            eprintln!("syncbatch: {e}");
-            Err(FAILURE)
+    }
+
+    fn end(self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
-        Err(e) => {
-            eprintln!("syncbatch: {e}");
-            Err(NOT_COMPLIANT)
+        if self.hidden > 0 {
+            eprintln!(
+                "syncbatch: {} not shown (--max-errors)",
+                count(self.hidden, "more error", "more errors")
+            );
         }
+    }
+}
+
+impl Observer for Shown<'_> {
+    fn input_started(&mut self, name: &str, size: Option<u64>) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        self.bar = Some(progress(size, name));
+    }
+
+    fn diagnostic(&mut self, input: &str, d: &Diagnostic, line: Option<&[u8]>) -> ControlFlow<()> {
+        if !self.report || d.severity != Severity::Error {
+            return ControlFlow::Continue(());
+        }
+        if self.left == 0 {
+            self.hidden += 1;
+            return ControlFlow::Continue(());
+        }
+        self.left -= 1;
+        let format = self.format;
+        let write = || write_diagnostic(&mut io::stderr().lock(), format, input, d, line);
+        let _ = match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        };
+        ControlFlow::Continue(())
+    }
+
+    fn progress(&mut self, input: &str, bytes: u64, records: u64) -> ControlFlow<()> {
+        if interrupt::requested() {
+            return ControlFlow::Break(());
+        }
+        if let Some(bar) = self.bar.as_ref().filter(|_| records.is_multiple_of(1024)) {
+            bar.set_position(bytes);
+            bar.set_message(format!("{input} {records} records"));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn committing(&mut self) {
+        self.cooperating.finishing();
     }
 }

@@ -8,6 +8,8 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
 use super::{batch_file_name, hash, Manifest, Record, Rejected, Sink};
+use crate::error::Result;
+use crate::output;
 
 /// Batches waiting for the writer thread: a bound on memory (four batches,
 /// at most 20 MB) that still lets validation run ahead of the disk. Two kept
@@ -65,7 +67,11 @@ pub struct DirSink {
 impl DirSink {
     /// Prepares `dir` (created if absent). Unless `force`, it must be absent
     /// or empty. `prefix` names the batch files: `<prefix>-00001.jsonl`.
-    pub fn create(dir: &Path, prefix: &str, force: bool) -> io::Result<DirSink> {
+    pub fn create(dir: &Path, prefix: &str, force: bool) -> Result<DirSink> {
+        Ok(DirSink::prepare(dir, prefix, force)?)
+    }
+
+    fn prepare(dir: &Path, prefix: &str, force: bool) -> io::Result<DirSink> {
         let mut created = false;
         let pid = std::process::id();
         match occupancy(dir)? {
@@ -98,6 +104,10 @@ impl DirSink {
                 let _ = fs::remove_dir(dir);
             }
             return Err(e);
+        }
+        output::set_aside(&staging);
+        if created {
+            output::made_dir(dir);
         }
         Ok(DirSink {
             dir: dir.to_owned(),
@@ -135,6 +145,7 @@ impl DirSink {
             }
         }
         fresh_dir(&staging)?;
+        output::set_aside(&staging);
         Ok(DirSink {
             dir: dir.to_owned(),
             staging,
@@ -153,10 +164,10 @@ impl DirSink {
     /// Whether `dir` can take a split without `force`: absent, or an empty
     /// directory. Creates nothing; the error says why not. For callers that
     /// want to refuse early, before any work: `create` checks again.
-    pub fn check(dir: &Path) -> io::Result<()> {
+    pub fn check(dir: &Path) -> Result<()> {
         match occupancy(dir)? {
             Occupancy::Absent | Occupancy::Empty => Ok(()),
-            refused => Err(refused.error(dir)),
+            refused => Err(refused.error(dir).into()),
         }
     }
 
@@ -180,7 +191,7 @@ impl DirSink {
     }
 
     /// Also write `rejected.jsonl` (empty when nothing is refused).
-    pub fn with_rejected(mut self) -> io::Result<DirSink> {
+    pub fn with_rejected(mut self) -> Result<DirSink> {
         let path = self.staging.join("rejected.jsonl");
         let file = File::create(&path).map_err(|e| annotate(e, "cannot create", &path))?;
         self.rejected = Some(BufWriter::new(file));
@@ -278,6 +289,7 @@ impl DirSink {
         fs::rename(&self.staging, &self.dir)
             .map_err(|e| annotate(e, "cannot move into place", &self.dir))?;
         self.done = true;
+        output::settled(&self.staging);
         if self.sync {
             let parent = self.staging.parent().unwrap_or(Path::new("."));
             File::open(parent).and_then(|d| d.sync_all()).ok();
@@ -482,6 +494,8 @@ impl Sink for DirSink {
             moved.push(to);
         }
         self.done = true;
+        output::settled(&self.staging);
+        output::settled(&self.dir);
         fs::remove_dir(&self.staging).map_err(|e| annotate(e, "cannot remove", &self.staging))?;
         if self.sync {
             File::open(&self.dir).and_then(|d| d.sync_all()).ok();
@@ -498,6 +512,8 @@ impl Sink for DirSink {
                 let _ = fs::remove_dir(&self.dir);
             }
             self.done = true;
+            output::settled(&self.staging);
+            output::settled(&self.dir);
         }
     }
 }

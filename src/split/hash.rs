@@ -38,7 +38,7 @@ pub const LANES: usize = 16;
 /// [`LANES`], and everything on other CPUs go through `sha2`.
 ///
 /// ```
-/// use syncbatch::split::hash::sha256_many;
+/// use syncbatch::internals::sha256_many;
 ///
 /// let files: Vec<Vec<u8>> = (0..20).map(|i| vec![b'x'; i * 100]).collect();
 /// let slices: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();

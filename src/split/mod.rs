@@ -1,6 +1,8 @@
 //! The splitter: records of any number of inputs in, compliant batch files out.
 //!
-//! [`Splitter`] reads frames from one input after another as one stream,
+//! One call splits inputs into a sink at full speed: [`split`], or
+//! [`Splitter::run`] to watch the diagnostics and progress as it goes.
+//! Underneath, a [`Splitter`] reads frames from one input after another as one stream,
 //! checks each record with a [`Validator`] (records only: the splitter drops
 //! the BOM, writes `\n` and sizes batches itself), and feeds the sizes of the
 //! valid ones to the [`plan::Planner`], which hands back batches as soon as
@@ -12,7 +14,7 @@
 //! compliant split can exist.
 //!
 //! ```
-//! use syncbatch::split::{MemorySink, SplitOptions, Splitter};
+//! use syncbatch::split::{split, MemorySink, SplitOptions};
 //!
 //! let input: String = (1..=510)
 //!     .map(|i| {
@@ -21,9 +23,8 @@
 //!         ) + "\n"
 //!     })
 //!     .collect();
-//! let mut splitter = Splitter::new(SplitOptions::default(), MemorySink::default());
-//! splitter.split_reader("input.jsonl", input.as_bytes())?;
-//! let (summary, sink) = splitter.finish()?;
+//! let input = syncbatch::Input::from_bytes("input.jsonl", input);
+//! let (summary, sink) = split([input], SplitOptions::default(), MemorySink::default())?;
 //! let sizes: Vec<usize> = sink.batches.iter().map(|b| b.len()).collect();
 //! assert_eq!(sizes, [490, 20]); // never 500 + 10
 //! assert_eq!(summary.records, 510);
@@ -33,7 +34,7 @@
 pub mod plan;
 
 mod dir;
-pub mod hash;
+pub(crate) mod hash;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -42,17 +43,35 @@ use std::io::{self, Read};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
+use crate::error::{Error, ErrorKind, Position, Result};
 use crate::frame::Frame;
-use crate::validate::report::count;
+use crate::input::{room_for, Input, RoomHint};
+use crate::observe::{Observer, PROGRESS_EVERY};
 use crate::validate::{
     for_each_prechecked, Diagnostic, Limits, Precheck, Severity, Validator, Verdict,
 };
 
 pub use self::dir::DirSink;
-use self::plan::{Infeasible, PlanLimits, Planner};
+use self::plan::{PlanLimits, Planner};
 
-/// How to split.
+/// How to split: the batch limits, and what to do with bare requests and
+/// invalid records. Built from [`SplitOptions::default`] (or `new`) with
+/// its setters, so that options can be added without breaking callers.
+///
+/// ```
+/// use syncbatch::split::SplitOptions;
+/// use syncbatch::validate::Limits;
+///
+/// let options = SplitOptions::new()
+///     .limits(Limits::default().max_records(100))
+///     .wrap(true)
+///     .id_prefix("job-7-")
+///     .skip_invalid(true);
+/// assert_eq!(options.limits.max_records, 100);
+/// assert!(options.wrap && options.skip_invalid);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SplitOptions {
     /// The limits every batch file must meet.
     pub limits: Limits,
@@ -62,6 +81,39 @@ pub struct SplitOptions {
     pub id_prefix: String,
     /// Split the valid records and refuse the invalid ones, instead of failing.
     pub skip_invalid: bool,
+}
+
+impl SplitOptions {
+    /// The defaults: the default limits, no wrapping, ids `req-<N>`, and
+    /// invalid records fail the split.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The limits every batch must meet.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Whether to wrap bare Generate requests in an envelope.
+    pub fn wrap(mut self, yes: bool) -> Self {
+        self.wrap = yes;
+        self
+    }
+
+    /// The prefix of the ids wrapping makes: `<prefix><record number>`.
+    pub fn id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.id_prefix = prefix.into();
+        self
+    }
+
+    /// Whether to split the valid records and refuse the invalid ones,
+    /// instead of failing.
+    pub fn skip_invalid(mut self, yes: bool) -> Self {
+        self.skip_invalid = yes;
+        self
+    }
 }
 
 impl Default for SplitOptions {
@@ -342,36 +394,6 @@ pub struct BatchInfo {
     pub sha256: String,
 }
 
-/// Why a split failed. Nothing is left under a final name.
-#[derive(Debug)]
-pub enum SplitError {
-    /// Reading an input or writing an output failed; the text names which.
-    Io(String, io::Error),
-    /// Records are invalid and `skip_invalid` is off: how many.
-    Invalid(u64),
-    /// No split meets the limits; where it became impossible, when known.
-    Infeasible(Infeasible, Option<(String, u64)>),
-}
-
-impl fmt::Display for SplitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SplitError::Io(what, e) => write!(f, "{what}: {e}"),
-            SplitError::Invalid(n) => write!(
-                f,
-                "{}; nothing written (--skip-invalid splits the valid ones)",
-                count(*n, "invalid record", "invalid records")
-            ),
-            SplitError::Infeasible(why, Some((file, line))) => {
-                write!(f, "{why} ({file}:{line}); nothing written")
-            }
-            SplitError::Infeasible(why, None) => write!(f, "{why}; nothing written"),
-        }
-    }
-}
-
-impl std::error::Error for SplitError {}
-
 /// What a successful split did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SplitSummary {
@@ -404,8 +426,9 @@ pub struct Splitter<S: Sink> {
     invalid: u64,
     warnings: u64,
     /// Where the planner found that no split can exist.
-    dead_at: Option<(String, u64)>,
-    last_invalid: Option<Frame>,
+    dead_at: Option<Position>,
+    /// The frame of the last push, when it drew diagnostics.
+    last_frame: Option<Frame>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -440,7 +463,7 @@ impl<S: Sink> Splitter<S> {
             invalid: 0,
             warnings: 0,
             dead_at: None,
-            last_invalid: None,
+            last_frame: None,
             diagnostics: Vec::new(),
         }
     }
@@ -456,88 +479,143 @@ impl<S: Sink> Splitter<S> {
         });
     }
 
-    /// Frames and pushes a whole input from a reader (blocking). Framing and
-    /// the stateless checks run on a second thread ([`for_each_prechecked`]).
-    pub fn split_reader<R: Read + Send>(
+    /// Splits every input, in order, as one stream of records, and ends
+    /// the split ([`Splitter::finish`]): the one call `syncbatch split`
+    /// makes. Framing and the stateless checks run on worker threads beside
+    /// the caller's, the id set is sized once from a sample of the inputs
+    /// (about 1 MiB read from each regular file), and each diagnostic goes
+    /// to `observer` as it is found: the errors of every record refused and
+    /// the warnings of every record kept. On any error the sink is aborted:
+    /// nothing is left under a final name.
+    ///
+    /// Memory: the id set (about 21 to 43 bytes a record), at most 16 MiB of
+    /// lines on their way, the undecided records (a batch or two), and what
+    /// the sink holds.
+    pub fn run(
+        mut self,
+        inputs: impl IntoIterator<Item = Input>,
+        mut observer: impl Observer,
+    ) -> Result<(SplitSummary, S)> {
+        if let Err(e) = self.options.limits.check() {
+            self.sink.abort();
+            return Err(e);
+        }
+        let inputs: Vec<Input> = inputs.into_iter().collect();
+        let mut room = room_for(&inputs);
+        let mut before = 0u64;
+        for input in inputs {
+            let name = input.name().to_owned();
+            observer.input_started(&name, input.size());
+            self.next_input(&name);
+            match self.feed(&name, input.into_reader(), &mut room, before, &mut observer) {
+                Ok(end) => {
+                    before += end;
+                    observer.input_done(&name, end);
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        observer.committing();
+        self.finish()
+    }
+
+    /// Pushes every frame of `reader` through the pipeline; where it ended.
+    fn feed<R: Read + Send>(
         &mut self,
         name: &str,
         reader: R,
-    ) -> Result<(), SplitError> {
-        self.next_input(name);
+        room: &mut RoomHint,
+        before: u64,
+        observer: &mut impl Observer,
+    ) -> Result<u64> {
         let mut failure = None;
-        let mut position = 0;
-        let read =
-            for_each_prechecked(reader, self.options.limits.framer(), |frame, pre, ahead| {
-                position = frame.end();
-                self.warm(ahead);
-                match self.push_prechecked(frame, pre) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        failure = Some(e);
-                        false
-                    }
+        let (mut position, mut line) = (0u64, 0u64);
+        let framer = self.options.limits.framer();
+        let read = for_each_prechecked(reader, framer, |frame, pre, ahead| {
+            position = frame.end();
+            line = frame.number();
+            if let Some(n) = room.due(self.records_seen(), before + position) {
+                self.reserve_ids(n);
+            }
+            self.warm(ahead);
+            let told_to_stop = match self.push_prechecked(frame, pre) {
+                Ok([]) => false,
+                Ok(_) => {
+                    let bytes = match &self.last_frame {
+                        Some(Frame::Line(l)) => Some(&l.bytes()[..]),
+                        _ => None,
+                    };
+                    self.diagnostics
+                        .iter()
+                        .any(|d| observer.diagnostic(name, d, bytes).is_break())
                 }
-            });
+                Err(e) => {
+                    failure = Some(e);
+                    return false;
+                }
+            };
+            let seen = self.records_seen();
+            let stop = told_to_stop
+                || (seen.is_multiple_of(PROGRESS_EVERY)
+                    && observer.progress(name, position, seen).is_break());
+            if stop {
+                failure = Some(Error::new(ErrorKind::Interrupted));
+                return false;
+            }
+            true
+        });
         if let Some(e) = failure {
             return Err(e);
         }
-        match read {
-            Ok(end) => {
-                self.end_of_input(end);
-                Ok(())
-            }
-            Err(e) => {
-                let what = format!("{name}: read error after byte {position}");
-                Err(self.fail(SplitError::Io(what, e)))
-            }
-        }
+        let end = read.map_err(|e| {
+            Error::from(e).at(Position {
+                input: name.to_owned(),
+                byte: position,
+                line,
+            })
+        })?;
+        self.end_of_input(end);
+        Ok(end)
     }
 
-    /// Says where the current input ended (what
-    /// [`crate::frame::for_each_parsed`] returns), so that an input of a
-    /// byte order mark alone, which makes no frame, counts its bytes in the
-    /// manifest. Optional; `O(1)`.
-    pub fn end_of_input(&mut self, position: u64) {
+    /// Says where the current input ended, so that an input of a byte
+    /// order mark alone, which makes no frame, counts its bytes in the
+    /// manifest. `O(1)`.
+    fn end_of_input(&mut self, position: u64) {
         if let Some(input) = self.inputs.last_mut() {
             input.bytes = input.bytes.max(position);
         }
     }
 
-    /// Pushes one frame of the current input. Returns the diagnostics of an
-    /// invalid record (errors and warnings), empty otherwise; the record is
-    /// refused, and remembered as a failure unless `skip_invalid`. An `Err`
-    /// is an output error, which ends the split.
-    pub fn push(&mut self, frame: Frame) -> Result<&[Diagnostic], SplitError> {
+    /// Pushes one frame of the current input (framed by [`Limits::framer`]
+    /// for the options' limits). Returns the record's diagnostics: those of
+    /// an invalid record, which is refused (and fails the split unless
+    /// `skip_invalid`), or the warnings of a valid one; empty for a clean
+    /// record. An `Err` is an output error, which ends the split.
+    pub fn push(&mut self, frame: Frame) -> Result<&[Diagnostic]> {
         self.push_with(frame, None)
     }
 
     /// Makes room for `additional` more request ids: see
     /// [`Validator::reserve_ids`].
-    pub fn reserve_ids(&mut self, additional: usize) {
+    pub(crate) fn reserve_ids(&mut self, additional: usize) {
         self.validator.reserve_ids(additional);
     }
 
     /// Readies the id set for the frames `ahead`: see [`Validator::warm`].
-    pub fn warm(&mut self, ahead: &[Precheck]) {
+    pub(crate) fn warm(&mut self, ahead: &[Precheck]) {
         self.validator.warm(ahead);
     }
 
     /// [`Splitter::push`] for a frame already through
     /// [`precheck`](crate::validate::precheck).
-    pub fn push_prechecked(
-        &mut self,
-        frame: Frame,
-        pre: Precheck,
-    ) -> Result<&[Diagnostic], SplitError> {
+    pub(crate) fn push_prechecked(&mut self, frame: Frame, pre: Precheck) -> Result<&[Diagnostic]> {
         self.push_with(frame, Some(pre))
     }
 
-    fn push_with(
-        &mut self,
-        frame: Frame,
-        pre: Option<Precheck>,
-    ) -> Result<&[Diagnostic], SplitError> {
+    fn push_with(&mut self, frame: Frame, pre: Option<Precheck>) -> Result<&[Diagnostic]> {
         self.diagnostics.clear();
+        self.last_frame = None;
         if let Some(input) = self.inputs.last_mut() {
             input.bytes = frame.end();
         }
@@ -579,11 +657,14 @@ impl<S: Sink> Splitter<S> {
             None => self.validator.check(&frame, &mut diagnostics),
         };
         self.diagnostics = diagnostics;
+        if !self.diagnostics.is_empty() {
+            // A reference count, for the caller to show the line.
+            self.last_frame = Some(frame.clone());
+        }
         match (verdict, frame) {
             (Verdict::Valid, Frame::Line(line)) => {
                 self.warnings += self.diagnostics.len() as u64;
-                self.diagnostics.clear();
-                let number = line.number();
+                let (number, offset) = (line.number(), line.offset());
                 // The line is taken, not cloned: no reference count to share
                 // with the thread that framed it. A clean line's id is where
                 // the precheck found it, as valid UTF-8.
@@ -605,12 +686,16 @@ impl<S: Sink> Splitter<S> {
                 let ends = self.planner.push(size);
                 if self.planner.is_dead() {
                     if !was_dead {
-                        let file = self
+                        let input = self
                             .inputs
                             .last()
                             .map(|i| i.path.clone())
                             .unwrap_or_default();
-                        self.dead_at = Some((file, number));
+                        self.dead_at = Some(Position {
+                            input,
+                            byte: offset,
+                            line: number,
+                        });
                     }
                     // Nothing more will be written: the split fails at the
                     // end. Checking goes on (every invalid record is still
@@ -627,20 +712,21 @@ impl<S: Sink> Splitter<S> {
                 if self.options.skip_invalid {
                     let rejected = self.rejected(&frame);
                     if let Err(e) = self.sink.reject(&rejected) {
-                        return Err(self.fail(SplitError::Io("rejected.jsonl".into(), e)));
+                        let e = Error::io("cannot write the refused lines", e);
+                        return Err(self.fail(e));
                     }
                 }
-                self.last_invalid = Some(frame);
             }
             (verdict, _) => unreachable!("{verdict:?}: blank lines are counted above"),
         }
         Ok(&self.diagnostics)
     }
 
-    /// The diagnostics of the last push, and the last refused frame as
-    /// checked (after `wrap`): for printing them with the line they point into.
-    pub fn last_invalid(&self) -> (&[Diagnostic], Option<&Frame>) {
-        (&self.diagnostics, self.last_invalid.as_ref())
+    /// The diagnostics of the last push, and its frame as checked (after
+    /// `wrap`) when it drew any: for printing them with the line they point
+    /// into.
+    pub fn last_diagnostics(&self) -> (&[Diagnostic], Option<&Frame>) {
+        (&self.diagnostics, self.last_frame.as_ref())
     }
 
     fn wrap(&self, payload: &[u8]) -> Bytes {
@@ -679,7 +765,7 @@ impl<S: Sink> Splitter<S> {
     }
 
     /// Writes the decided batches ending at `ends` (record counts).
-    fn write(&mut self, ends: &[u64]) -> Result<(), SplitError> {
+    fn write(&mut self, ends: &[u64]) -> Result<()> {
         for &end in ends {
             let count = (end - self.planned) as usize;
             self.planned = end;
@@ -699,25 +785,27 @@ impl<S: Sink> Splitter<S> {
             match self.sink.batch(index, records) {
                 Ok(file) => self.batches.push(BatchInfo { file, ..info }),
                 Err(e) => {
-                    let what = format!("batch {index}");
-                    return Err(self.fail(SplitError::Io(what, e)));
+                    let e = Error::io(format!("cannot write batch {index}"), e);
+                    return Err(self.fail(e));
                 }
             }
         }
         Ok(())
     }
 
-    fn fail(&mut self, error: SplitError) -> SplitError {
+    fn fail(&mut self, error: Error) -> Error {
         self.sink.abort();
         error
     }
 
     /// Ends the split: the last batches and the manifest, made final; or the
     /// reason there is none, with nothing left behind.
-    pub fn finish(mut self) -> Result<(SplitSummary, S), SplitError> {
+    pub fn finish(mut self) -> Result<(SplitSummary, S)> {
         if self.invalid > 0 && !self.options.skip_invalid {
             self.sink.abort();
-            return Err(SplitError::Invalid(self.invalid));
+            return Err(Error::new(ErrorKind::InvalidRecords {
+                count: self.invalid,
+            }));
         }
         let planner = std::mem::replace(
             &mut self.planner,
@@ -731,7 +819,11 @@ impl<S: Sink> Splitter<S> {
             Ok(ends) => self.write(&ends)?,
             Err(why) => {
                 self.sink.abort();
-                return Err(SplitError::Infeasible(why, self.dead_at.take()));
+                let e = Error::new(ErrorKind::Infeasible(why));
+                return Err(match self.dead_at.take() {
+                    Some(at) => e.at(at),
+                    None => e,
+                });
             }
         }
         match self.sink.finish_batches() {
@@ -742,7 +834,7 @@ impl<S: Sink> Splitter<S> {
             }
             Err(e) => {
                 self.sink.abort();
-                return Err(SplitError::Io("writing batches".into(), e));
+                return Err(Error::io("cannot write the batches", e));
             }
         }
         widen_batch_names(&mut self.batches);
@@ -763,7 +855,7 @@ impl<S: Sink> Splitter<S> {
         };
         if let Err(e) = self.sink.commit(&manifest) {
             self.sink.abort();
-            return Err(SplitError::Io("making the output final".into(), e));
+            return Err(Error::io("cannot move the split into place", e));
         }
         let summary = SplitSummary {
             records,
@@ -809,4 +901,15 @@ fn is_bare_request(line: &[u8]) -> bool {
     }
     let mut de = serde_json::Deserializer::from_slice(line);
     de.deserialize_map(TopKeys).unwrap_or(false)
+}
+
+/// Splits `inputs`, read in order as one stream of records, into `sink`
+/// with `options`, at full speed: [`Splitter::run`] with no observer. Gives
+/// back what the split did and the sink.
+pub fn split<S: Sink>(
+    inputs: impl IntoIterator<Item = Input>,
+    options: SplitOptions,
+    sink: S,
+) -> Result<(SplitSummary, S)> {
+    Splitter::new(options, sink).run(inputs, ())
 }

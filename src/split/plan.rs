@@ -24,7 +24,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::validate::report::count;
+use crate::util::count;
 
 /// The planner's limits: those of one batch file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

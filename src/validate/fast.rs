@@ -24,11 +24,12 @@
 //! each string and the host of each URL. serde_json still parses every line
 //! this one is unsure of.
 
-use super::rules::{
-    output_file_name_ok, url_scheme, BATCH_MAX_SECONDS, MAX_SCRIPT_CHARS, MODELS, MODEL_MODES,
-    PROMPTS, REACT_MAX_SECONDS, SYNC_MODES,
+use super::schema::{
+    output_file_name_ok, BATCH_MAX_SECONDS, MAX_SCRIPT_CHARS, MODELS, MODEL_MODES, PROMPTS,
+    REACT_MAX_SECONDS, SYNC_MODES,
 };
 use super::simd::string_len;
+use super::url::url_scheme;
 
 /// Where the reader stands in one line. Every method returns `None` when the
 /// line is not what the fast path takes, and the whole check gives up.

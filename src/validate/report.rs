@@ -29,6 +29,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::{Diagnostic, Summary};
+use crate::util::count;
 
 /// How diagnostics are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,13 +101,6 @@ struct SummaryFields {
     errors: u64,
     warnings: u64,
     valid: bool,
-}
-
-/// `n` and its noun, singular for one: `count(1, "error", "errors")` is
-/// `"1 error"`, `count(0, ..)` is `"0 errors"`. For the counts in reports
-/// and messages.
-pub fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Writes one diagnostic of `file` in `format`. `line` is the bytes of the

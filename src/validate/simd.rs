@@ -107,7 +107,7 @@ fn string_len_swar(s: &[u8]) -> Option<(usize, bool)> {
 }
 
 /// How many bytes at the start of `s` can be in a host name: ASCII letters,
-/// digits, `.`, `-` and `_` (what `rules::url_scheme` takes for a host).
+/// digits, `.`, `-` and `_` (what `url::url_scheme` takes for a host).
 ///
 /// On x86-64, sixteen bytes a step with SSE2: "(b | 0x20) - 'a' <= 25" for
 /// letters, "b - '0' <= 9" for digits, "b - '-' <= 1" for `-` and `.`, and
@@ -154,7 +154,7 @@ pub(crate) fn host_len(s: &[u8]) -> usize {
 }
 
 /// Whether every byte of `s` is printable ASCII (`!` to `~`, 0x21 to 0x7e):
-/// what `rules::url_scheme` asks of a URL before its quick pass.
+/// what `url::url_scheme` asks of a URL before its quick pass.
 ///
 /// On x86-64, sixteen bytes a step with SSE2: after subtracting 0x21 a
 /// printable byte is at most 0x5d, so one running maximum over all steps
