@@ -53,10 +53,13 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod api;
 #[cfg(feature = "generate")]
 pub mod cookbook;
+mod cpu;
 mod error;
 pub mod frame;
 #[doc(hidden)]

@@ -38,10 +38,15 @@ enum Level {
 }
 
 impl Level {
+    /// The best level this process may use (see `crate::cpu`: with
+    /// `SYNCBATCH_SIMD=portable`, the portable one).
     fn detect() -> Level {
+        if crate::cpu::forced_portable() {
+            return Level::Portable;
+        }
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if crate::cpu::features().avx2 {
                 Level::Avx2
             } else {
                 Level::Sse2
@@ -116,7 +121,8 @@ impl Newlines {
 fn scan(level: Level, data: &[u8], block: usize) -> (usize, u64) {
     match level {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Avx2` is only chosen when the processor has AVX2.
+        // SAFETY: `Avx2` is only chosen when the processor has AVX2, all
+        // that `scan_avx2`'s `#[target_feature]` asks of a caller.
         Level::Avx2 => unsafe { x86::scan_avx2(data, block) },
         #[cfg(target_arch = "x86_64")]
         Level::Sse2 => x86::scan_sse2(data, block),
@@ -135,7 +141,8 @@ fn scan(level: Level, data: &[u8], block: usize) -> (usize, u64) {
 fn mask_at(level: Level, data: &[u8], block: usize) -> u64 {
     match (level, block_at(data, block)) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Avx2` is only chosen when the processor has AVX2.
+        // SAFETY: `Avx2` is only chosen when the processor has AVX2, all
+        // that `mask_avx2`'s `#[target_feature]` asks of a caller.
         (Level::Avx2, Some(b)) => unsafe { x86::mask_avx2(b) },
         #[cfg(target_arch = "x86_64")]
         (Level::Sse2, Some(b)) => x86::mask_sse2(b),
@@ -180,10 +187,10 @@ mod x86 {
         }
     }
 
-    /// # Safety
-    /// The processor must have AVX2.
+    /// The `\n`s of a block, two 32-byte compares. Callers make sure the
+    /// processor has AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn mask_avx2(block: &[u8; 64]) -> u64 {
+    pub(super) fn mask_avx2(block: &[u8; 64]) -> u64 {
         let newline = _mm256_set1_epi8(b'\n' as i8);
         let p = block.as_ptr();
         // SAFETY: both 32-byte loads are inside the 64-byte block, and
@@ -199,14 +206,13 @@ mod x86 {
         u64::from(lo) | u64::from(hi) << 32
     }
 
-    /// # Safety
-    /// The processor must have AVX2.
+    /// The first block from `block` on that holds a `\n`, and its mask.
+    /// Callers make sure the processor has AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn scan_avx2(data: &[u8], mut block: usize) -> (usize, u64) {
+    pub(super) fn scan_avx2(data: &[u8], mut block: usize) -> (usize, u64) {
         while let Some(bytes) = block_at(data, block) {
             prefetch(data, block + PREFETCH_AHEAD);
-            // SAFETY: this function only runs where AVX2 is.
-            let mask = unsafe { mask_avx2(bytes) };
+            let mask = mask_avx2(bytes);
             if mask != 0 {
                 return (block, mask);
             }
@@ -247,16 +253,33 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Every level this processor can run: the portable one everywhere,
+    /// SSE2 on any x86-64, AVX2 where the processor has it.
     fn levels() -> Vec<Level> {
         let mut v = vec![Level::Portable];
         #[cfg(target_arch = "x86_64")]
         {
             v.push(Level::Sse2);
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if crate::cpu::detected().avx2 {
                 v.push(Level::Avx2);
             }
         }
         v
+    }
+
+    /// The level the framer uses is the best this processor has, or the
+    /// portable one when `SYNCBATCH_SIMD=portable`; the output says which
+    /// levels the tests ran here.
+    #[test]
+    fn the_scan_uses_the_best_level_the_process_may() {
+        let chosen = Newlines::new().level;
+        let want = if crate::cpu::forced_portable() {
+            Level::Portable
+        } else {
+            *levels().last().unwrap()
+        };
+        assert_eq!(chosen, want);
+        eprintln!("newline scan: uses {chosen:?}; tested {:?}", levels());
     }
 
     /// Every `\n` at or after each `from`, asked in order, against a plain

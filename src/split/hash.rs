@@ -47,15 +47,22 @@ pub const LANES: usize = 16;
 /// assert_eq!(hashes[0][..4], [0xe3, 0xb0, 0xc4, 0x42]); // SHA-256 of nothing
 /// ```
 pub fn sha256_many(messages: &[&[u8]]) -> Vec<Hash> {
+    sha256_many_with(messages, crate::cpu::features().avx512)
+}
+
+/// [`sha256_many`], side by side only when `wide` (which needs AVX-512F and
+/// AVX-512BW), else one message at a time with `sha2`.
+fn sha256_many_with(messages: &[&[u8]], wide: bool) -> Vec<Hash> {
     let mut out = Vec::with_capacity(messages.len());
     for group in messages.chunks(LANES) {
         #[cfg(target_arch = "x86_64")]
-        if let (Ok(group), true) = (group.try_into(), wide::available()) {
+        if let (Ok(group), true) = (group.try_into(), wide) {
             out.extend(wide::sha256_x16(group));
             continue;
         }
         out.extend(group.iter().map(|m| sha256(m)));
     }
+    let _ = wide;
     out
 }
 
@@ -72,6 +79,7 @@ pub fn sha256(message: &[u8]) -> Hash {
 }
 
 /// FIPS 180-4's initial hash value.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const H0: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];
@@ -79,6 +87,7 @@ const H0: [u32; 8] = [
 /// Hashes `message[done..]` into `state` (which holds `message[..done]`,
 /// whole blocks) with `sha2`'s compression function, pads, and gives the
 /// digest.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn finish(mut state: [u32; 8], message: &[u8], done: usize) -> Hash {
     use sha2::digest::generic_array::GenericArray;
     let rest = &message[done..];
@@ -126,16 +135,15 @@ mod wide {
         0xc67178f2,
     ];
 
-    /// Whether this CPU has what [`sha256_x16`] needs.
-    pub fn available() -> bool {
-        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")
-    }
-
     /// The sixteen hashes: the whole blocks all messages have, side by side,
     /// then the rest of each message (what it has beyond the shortest, and
-    /// its padding) alone. Callers check [`available`] first.
+    /// its padding) alone. Callers make sure the processor has AVX-512F and
+    /// AVX-512BW (it panics otherwise).
     pub fn sha256_x16(messages: &[&[u8]; LANES]) -> [Hash; LANES] {
-        assert!(available(), "sha256_x16 needs AVX-512F and AVX-512BW");
+        assert!(
+            crate::cpu::detected().avx512,
+            "sha256_x16 needs AVX-512F and AVX-512BW"
+        );
         let common = messages.iter().map(|m| m.len()).min().unwrap_or(0) / 64;
         let mut states = [H0; LANES];
         // SAFETY: the CPU has both features `compress_x16` enables, checked
@@ -288,6 +296,12 @@ mod wide {
 mod tests {
     use super::*;
 
+    /// The reference: the `sha2` crate.
+    fn sha2_of(m: &[u8]) -> Hash {
+        use sha2::Digest;
+        sha2::Sha256::digest(m).into()
+    }
+
     fn hex(h: Hash) -> String {
         let hex = to_hex(&h);
         assert_eq!(
@@ -304,7 +318,6 @@ mod tests {
         let mut messages: Vec<&[u8]> = vec![b"abc"; LANES];
         messages[5] = b"";
         messages[15] = two_blocks;
-        let hashes = sha256_many(&messages);
         let want = [
             (
                 0,
@@ -319,8 +332,11 @@ mod tests {
                 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
             ),
         ];
-        for (lane, hash) in want {
-            assert_eq!(hex(hashes[lane]), hash, "lane {lane}");
+        for wide in paths() {
+            let hashes = sha256_many_with(&messages, wide);
+            for (lane, hash) in want {
+                assert_eq!(hex(hashes[lane]), hash, "lane {lane}, wide {wide}");
+            }
         }
     }
 
@@ -334,8 +350,43 @@ mod tests {
         }
     }
 
+    /// The paths this processor can run: one message at a time everywhere,
+    /// sixteen side by side where it has AVX-512.
+    fn paths() -> Vec<bool> {
+        let mut paths = vec![false];
+        if cfg!(target_arch = "x86_64") && crate::cpu::detected().avx512 {
+            paths.push(true);
+        }
+        paths
+    }
+
+    /// `sha256_many` takes the side-by-side path exactly where the process
+    /// may (the processor has AVX-512 and `SYNCBATCH_SIMD` is not
+    /// `portable`); the output says which paths the tests ran here.
+    #[test]
+    fn the_hash_uses_the_widest_path_the_process_may() {
+        let wide = crate::cpu::features().avx512;
+        assert_eq!(
+            wide,
+            !crate::cpu::forced_portable() && paths().contains(&true)
+        );
+        eprintln!(
+            "sha256_many: {}; tested {}",
+            if wide {
+                "AVX-512, sixteen side by side"
+            } else {
+                "sha2, one at a time"
+            },
+            if paths().contains(&true) {
+                "both paths"
+            } else {
+                "the sha2 path only: this processor has no AVX-512"
+            }
+        );
+    }
+
     /// Groups where every lane has many whole blocks in common, of equal
-    /// and of different lengths, and groups short of sixteen.
+    /// and of different lengths, and groups short of sixteen, on every path.
     #[test]
     fn long_messages_agree_with_sha2() {
         let data: Vec<u8> = (0..300_000u32).map(|i| (i ^ (i >> 9)) as u8).collect();
@@ -344,12 +395,14 @@ mod tests {
                 let messages: Vec<&[u8]> = (0..count)
                     .map(|m| &data[m * 311..m * 311 + 200_000 + m * step])
                     .collect();
-                let want: Vec<Hash> = messages.iter().map(|m| sha256(m)).collect();
-                assert_eq!(
-                    sha256_many(&messages),
-                    want,
-                    "step {step}, {count} messages"
-                );
+                let want: Vec<Hash> = messages.iter().map(|m| sha2_of(m)).collect();
+                for wide in paths() {
+                    assert_eq!(
+                        sha256_many_with(&messages, wide),
+                        want,
+                        "step {step}, {count} messages, wide {wide}"
+                    );
+                }
             }
         }
     }
@@ -365,8 +418,10 @@ mod tests {
             ),
         ) {
             let slices: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-            let want: Vec<Hash> = slices.iter().map(|m| sha256(m)).collect();
-            proptest::prop_assert_eq!(sha256_many(&slices), want);
+            let want: Vec<Hash> = slices.iter().map(|m| sha2_of(m)).collect();
+            for wide in paths() {
+                proptest::prop_assert_eq!(&sha256_many_with(&slices, wide), &want);
+            }
         }
     }
 }

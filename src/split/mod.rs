@@ -35,13 +35,14 @@ pub mod plan;
 
 mod dir;
 pub(crate) mod hash;
+mod manifest;
+mod sink;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, Read};
+use std::io::Read;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Position, Result};
 use crate::frame::Frame;
@@ -52,7 +53,11 @@ use crate::validate::{
 };
 
 pub use self::dir::DirSink;
+use self::manifest::widen_batch_names;
+pub use self::manifest::{BatchInfo, InputInfo, Manifest, ManifestLimits};
 use self::plan::{PlanLimits, Planner};
+use self::sink::RecordId;
+pub use self::sink::{batch_file_name, sha256_hex, DryRunSink, MemorySink, Record, Rejected, Sink};
 
 /// How to split: the batch limits, and what to do with bare requests and
 /// invalid records. Built from [`SplitOptions::default`] (or `new`) with
@@ -125,273 +130,6 @@ impl Default for SplitOptions {
             skip_invalid: false,
         }
     }
-}
-
-/// One record on its way to a batch: its bytes as written (no newline), and
-/// its request id.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
-    /// The record's bytes, without `\n`.
-    pub bytes: Bytes,
-    id: RecordId,
-}
-
-/// Where a record's request id is: most ids are written without escapes,
-/// so they are found in the record's own bytes and cost nothing to keep.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum RecordId {
-    /// Start and length of the id's text in the bytes.
-    Span(u32, u32),
-    Owned(Box<str>),
-}
-
-impl Record {
-    /// A record of `bytes` with the request id `id`.
-    pub fn new(bytes: Bytes, id: &str) -> Record {
-        Record {
-            bytes,
-            id: RecordId::Owned(id.into()),
-        }
-    }
-
-    /// Its request id.
-    pub fn request_id(&self) -> &str {
-        match &self.id {
-            RecordId::Owned(id) => id,
-            RecordId::Span(start, len) => {
-                let range = *start as usize..*start as usize + *len as usize;
-                // A span is only ever where `precheck` found the id, in
-                // these bytes, as valid UTF-8.
-                std::str::from_utf8(&self.bytes[range]).unwrap_or_default()
-            }
-        }
-    }
-}
-
-/// A refused line, as `rejected.jsonl` holds it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Rejected {
-    /// The input's name.
-    pub file: String,
-    /// 1-based line in that input.
-    pub line: u64,
-    /// The first error's code.
-    pub code: &'static str,
-    /// The first error's message.
-    pub message: String,
-    /// The line as text (lossy where not UTF-8); `None` for a line too long
-    /// to keep.
-    pub raw: Option<String>,
-}
-
-/// Where batches go.
-pub trait Sink {
-    /// Takes batch number `index` (1-based) and returns the file name it is
-    /// known by. It may be written in the background: a write error can
-    /// surface on a later call.
-    fn batch(&mut self, index: usize, records: Vec<Record>) -> io::Result<String>;
-
-    /// Takes a refused line (only with `skip_invalid`).
-    fn reject(&mut self, rejected: &Rejected) -> io::Result<()>;
-
-    /// Waits until every batch is written; returns each one's SHA-256 (hex),
-    /// in order, or the first write error.
-    fn finish_batches(&mut self) -> io::Result<Vec<String>>;
-
-    /// Ends a successful split: the manifest, then the outputs are made final.
-    fn commit(&mut self, manifest: &Manifest) -> io::Result<()>;
-
-    /// Ends a failed split: nothing may be left under a final name.
-    fn abort(&mut self);
-}
-
-/// The SHA-256 of a batch file's bytes (each record and its `\n`), hex.
-pub fn sha256_hex(records: &[Record]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for r in records {
-        h.update(&r.bytes);
-        h.update(b"\n");
-    }
-    format!("{:x}", h.finalize())
-}
-
-/// The name of batch file number `index` (1-based): `<prefix>-00001.jsonl`.
-///
-/// A split of more than 99,999 batches renames them all at the end with as
-/// many digits as the count needs (`<prefix>-000001.jsonl`, …), so that the
-/// names still sort in batch order: the manifest given to [`Sink::commit`]
-/// has the final names.
-pub fn batch_file_name(prefix: &str, index: usize) -> String {
-    format!("{prefix}-{index:05}.jsonl")
-}
-
-/// Pads the numbers of batch names made by [`batch_file_name`] to the width
-/// of the count, when it passes five digits: `batch-00001.jsonl` … then
-/// `batch-100000.jsonl` would not sort in batch order. Other names are kept.
-fn widen_batch_names(batches: &mut [BatchInfo]) {
-    let width = batches.len().to_string().len();
-    if width <= 5 {
-        return;
-    }
-    for (i, batch) in batches.iter_mut().enumerate() {
-        let number = i + 1;
-        if let Some(prefix) = batch.file.strip_suffix(&format!("-{number:05}.jsonl")) {
-            batch.file = format!("{prefix}-{number:0width$}.jsonl");
-        }
-    }
-}
-
-/// A sink that writes nothing: a dry run. It hashes each batch as
-/// [`DirSink`] would write it (on the calling thread: about 1 s a GiB with
-/// SHA-NI) and keeps the manifest, so a dry run's manifest is the one a real
-/// run would write. Memory: one name and one hash a batch.
-#[derive(Debug)]
-pub struct DryRunSink {
-    prefix: String,
-    hashes: Vec<String>,
-    /// The manifest, once committed.
-    pub manifest: Option<Manifest>,
-}
-
-impl DryRunSink {
-    /// A dry run naming its batches `<prefix>-00001.jsonl`, ... as
-    /// [`DirSink`] does.
-    pub fn new(prefix: &str) -> DryRunSink {
-        DryRunSink {
-            prefix: prefix.to_owned(),
-            hashes: Vec::new(),
-            manifest: None,
-        }
-    }
-}
-
-impl Sink for DryRunSink {
-    fn batch(&mut self, index: usize, records: Vec<Record>) -> io::Result<String> {
-        self.hashes.push(sha256_hex(&records));
-        Ok(batch_file_name(&self.prefix, index))
-    }
-
-    fn reject(&mut self, _: &Rejected) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn finish_batches(&mut self) -> io::Result<Vec<String>> {
-        Ok(std::mem::take(&mut self.hashes))
-    }
-
-    fn commit(&mut self, manifest: &Manifest) -> io::Result<()> {
-        self.manifest = Some(manifest.clone());
-        Ok(())
-    }
-
-    fn abort(&mut self) {
-        self.hashes.clear();
-    }
-}
-
-/// A sink that keeps batches in memory (tests, fuzzing, library users).
-#[derive(Debug, Default)]
-pub struct MemorySink {
-    /// Each batch's records, in order.
-    pub batches: Vec<Vec<Record>>,
-    /// Refused lines.
-    pub rejected: Vec<Rejected>,
-    /// The manifest, once committed.
-    pub manifest: Option<Manifest>,
-}
-
-impl Sink for MemorySink {
-    fn batch(&mut self, index: usize, records: Vec<Record>) -> io::Result<String> {
-        self.batches.push(records);
-        Ok(batch_file_name("batch", index))
-    }
-
-    fn reject(&mut self, rejected: &Rejected) -> io::Result<()> {
-        self.rejected.push(rejected.clone());
-        Ok(())
-    }
-
-    fn finish_batches(&mut self) -> io::Result<Vec<String>> {
-        Ok(self.batches.iter().map(|b| sha256_hex(b)).collect())
-    }
-
-    fn commit(&mut self, manifest: &Manifest) -> io::Result<()> {
-        self.manifest = Some(manifest.clone());
-        Ok(())
-    }
-
-    fn abort(&mut self) {
-        self.batches.clear();
-        self.rejected.clear();
-    }
-}
-
-/// `manifest.json`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Manifest {
-    /// Format version: 1.
-    pub version: u32,
-    /// The limits the batches meet.
-    pub limits: ManifestLimits,
-    /// The inputs, in order.
-    pub inputs: Vec<InputInfo>,
-    /// The batches, in order.
-    pub batches: Vec<BatchInfo>,
-    /// Records written.
-    pub records: u64,
-    /// Blank lines dropped.
-    pub dropped_blank_lines: u64,
-    /// Lines refused (with `skip_invalid`).
-    pub rejected: u64,
-}
-
-impl Manifest {
-    /// `manifest.json` as written: pretty JSON and a final newline.
-    pub fn to_json(&self) -> Vec<u8> {
-        let mut text = serde_json::to_vec_pretty(self).expect("a manifest is plain data");
-        text.push(b'\n');
-        text
-    }
-}
-
-/// The limits, as the manifest spells them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct ManifestLimits {
-    /// Most records a batch.
-    pub max_records: u64,
-    /// Fewest records a batch.
-    pub min_records: u64,
-    /// Most bytes a batch.
-    pub max_bytes: u64,
-}
-
-/// One input in the manifest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct InputInfo {
-    /// As given.
-    pub path: String,
-    /// Its size.
-    pub bytes: u64,
-    /// Its non-blank lines.
-    pub records: u64,
-}
-
-/// One batch in the manifest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct BatchInfo {
-    /// File name, in the output directory.
-    pub file: String,
-    /// Records in it.
-    pub records: u64,
-    /// Its size, newlines included.
-    pub bytes: u64,
-    /// Its first record's id.
-    pub first_request_id: String,
-    /// Its last record's id.
-    pub last_request_id: String,
-    /// SHA-256 of its bytes, hex.
-    pub sha256: String,
 }
 
 /// What a successful split did.

@@ -48,6 +48,7 @@
 
 mod fast;
 pub(crate) mod json;
+mod options;
 pub mod report;
 mod schema;
 mod simd;

@@ -22,22 +22,22 @@ pub(crate) struct Finding {
 
 /// A JSON path built on the stack and rendered only when a finding needs it.
 #[derive(Clone, Copy)]
-enum Path<'p> {
+pub(super) enum Path<'p> {
     Root,
     Key(&'p Path<'p>, &'p str),
     Index(&'p Path<'p>, usize),
 }
 
 impl<'p> Path<'p> {
-    fn key(&'p self, k: &'p str) -> Path<'p> {
+    pub(super) fn key(&'p self, k: &'p str) -> Path<'p> {
         Path::Key(self, k)
     }
 
-    fn index(&'p self, i: usize) -> Path<'p> {
+    pub(super) fn index(&'p self, i: usize) -> Path<'p> {
         Path::Index(self, i)
     }
 
-    fn render(&self) -> Option<String> {
+    pub(super) fn render(&self) -> Option<String> {
         fn go(p: &Path, out: &mut String) {
             match p {
                 Path::Root => {}
@@ -60,7 +60,7 @@ impl<'p> Path<'p> {
     }
 }
 
-type Entries<'a> = [(Cow<'a, str>, Json<'a>)];
+pub(super) type Entries<'a> = [(Cow<'a, str>, Json<'a>)];
 
 /// The models the Generate API knows today.
 pub const MODELS: &[&str] = &[
@@ -75,7 +75,7 @@ pub const LEGACY_MODELS: &[&str] = &["lipsync-1.8.0", "lipsync-1.7.1", "lipsync-
 pub(crate) const SYNC_MODES: &[&str] = &["bounce", "loop", "cut_off", "silence", "remap"];
 pub(crate) const MODEL_MODES: &[&str] = &["lips", "face", "head"];
 pub(crate) const PROMPTS: &[&str] = &["happy", "sad", "angry", "disgusted", "surprised", "neutral"];
-const LEGACY_OPTIONS: &[&str] = &[
+pub(super) const LEGACY_OPTIONS: &[&str] = &[
     "pads",
     "speedup",
     "output_format",
@@ -91,7 +91,7 @@ pub(crate) const MAX_SCRIPT_CHARS: usize = 5000;
 
 /// Checks one parsed line and collects every finding.
 pub(crate) struct Checker<'l> {
-    line: &'l str,
+    pub(super) line: &'l str,
     pub findings: Vec<Finding>,
 }
 
@@ -109,7 +109,7 @@ impl<'l> Checker<'l> {
         position(self.line, s)
     }
 
-    fn push(
+    pub(super) fn push(
         &mut self,
         severity: Severity,
         code: Code,
@@ -126,11 +126,11 @@ impl<'l> Checker<'l> {
         });
     }
 
-    fn error(&mut self, code: Code, path: &Path, at: Option<usize>, message: String) {
+    pub(super) fn error(&mut self, code: Code, path: &Path, at: Option<usize>, message: String) {
         self.push(Severity::Error, code, path, at, message);
     }
 
-    fn warn(&mut self, code: Code, path: &Path, at: Option<usize>, message: String) {
+    pub(super) fn warn(&mut self, code: Code, path: &Path, at: Option<usize>, message: String) {
         self.push(Severity::Warning, code, path, at, message);
     }
 
@@ -139,7 +139,7 @@ impl<'l> Checker<'l> {
         self.dup_walk(value, &Path::Root);
     }
 
-    fn dup_walk(&mut self, value: &Json, path: &Path) {
+    pub(super) fn dup_walk(&mut self, value: &Json, path: &Path) {
         match value {
             Json::Object(entries) => {
                 for (i, (key, child)) in entries.iter().enumerate() {
@@ -165,7 +165,10 @@ impl<'l> Checker<'l> {
     }
 
     /// Finds `key` in an object; `null` counts as absent.
-    fn get<'j, 'a>(entries: &'j Entries<'a>, key: &str) -> Option<(&'j str, &'j Json<'a>)> {
+    pub(super) fn get<'j, 'a>(
+        entries: &'j Entries<'a>,
+        key: &str,
+    ) -> Option<(&'j str, &'j Json<'a>)> {
         entries
             .iter()
             .find(|(k, _)| k == key)
@@ -175,7 +178,7 @@ impl<'l> Checker<'l> {
 
     /// A required field absent from `obj`; the column points at the object
     /// (at its first key written without escapes), as the field has no place.
-    fn missing(&mut self, obj: &Entries, path: &Path, key: &str, what: &str) {
+    pub(super) fn missing(&mut self, obj: &Entries, path: &Path, key: &str, what: &str) {
         let at = obj.iter().find_map(|(k, _)| self.at(k));
         self.error(
             Code::MissingField,
@@ -185,7 +188,7 @@ impl<'l> Checker<'l> {
         );
     }
 
-    fn wrong_type(&mut self, path: &Path, key: &str, at: &str, want: &str, got: &Json) {
+    pub(super) fn wrong_type(&mut self, path: &Path, key: &str, at: &str, want: &str, got: &Json) {
         let at = self.at(at);
         self.error(
             Code::WrongType,
@@ -196,7 +199,7 @@ impl<'l> Checker<'l> {
     }
 
     /// A required string field.
-    fn req_str<'j>(
+    pub(super) fn req_str<'j>(
         &mut self,
         obj: &'j Entries,
         path: &Path,
@@ -216,7 +219,7 @@ impl<'l> Checker<'l> {
     }
 
     /// An optional field of a given shape; wrong types are reported.
-    fn opt_str<'j>(
+    pub(super) fn opt_str<'j>(
         &mut self,
         obj: &'j Entries,
         path: &Path,
@@ -232,7 +235,12 @@ impl<'l> Checker<'l> {
         }
     }
 
-    fn opt_number(&mut self, obj: &Entries, path: &Path, key: &str) -> Option<(usize, f64)> {
+    pub(super) fn opt_number(
+        &mut self,
+        obj: &Entries,
+        path: &Path,
+        key: &str,
+    ) -> Option<(usize, f64)> {
         match Self::get(obj, key) {
             None => None,
             Some((k, Json::Number(n))) => Some((self.at(k).unwrap_or(0), *n)),
@@ -243,7 +251,7 @@ impl<'l> Checker<'l> {
         }
     }
 
-    fn opt_bool(&mut self, obj: &Entries, path: &Path, key: &str) {
+    pub(super) fn opt_bool(&mut self, obj: &Entries, path: &Path, key: &str) {
         if let Some((k, v)) = Self::get(obj, key) {
             if !matches!(v, Json::Bool(_)) {
                 self.wrong_type(path, key, k, "true or false", v);
@@ -251,7 +259,7 @@ impl<'l> Checker<'l> {
         }
     }
 
-    fn opt_object<'j, 'a>(
+    pub(super) fn opt_object<'j, 'a>(
         &mut self,
         obj: &'j Entries<'a>,
         path: &Path,
@@ -267,7 +275,13 @@ impl<'l> Checker<'l> {
         }
     }
 
-    fn enum_value(&mut self, path: &Path, key: &str, value: &str, allowed: &[&str]) -> bool {
+    pub(super) fn enum_value(
+        &mut self,
+        path: &Path,
+        key: &str,
+        value: &str,
+        allowed: &[&str],
+    ) -> bool {
         if allowed.contains(&value) {
             return true;
         }
@@ -284,7 +298,7 @@ impl<'l> Checker<'l> {
         false
     }
 
-    fn range(&mut self, path: &Path, key: &str, at: usize, n: f64, lo: f64, hi: f64) {
+    pub(super) fn range(&mut self, path: &Path, key: &str, at: usize, n: f64, lo: f64, hi: f64) {
         if !(lo..=hi).contains(&n) {
             self.error(
                 Code::OutOfRange,
@@ -295,7 +309,7 @@ impl<'l> Checker<'l> {
         }
     }
 
-    fn unknown(&mut self, code: Code, path: &Path, key: &str, what: &str) {
+    pub(super) fn unknown(&mut self, code: Code, path: &Path, key: &str, what: &str) {
         let at = self.at(key);
         self.warn(
             code,
@@ -354,7 +368,7 @@ impl<'l> Checker<'l> {
         id
     }
 
-    fn request_id(&mut self, key: &str, id: &str) {
+    pub(super) fn request_id(&mut self, key: &str, id: &str) {
         let path = Path::Root.key("request_id");
         let at = self.at(id).or(self.at(key));
         if id.is_empty() {
@@ -393,7 +407,7 @@ impl<'l> Checker<'l> {
         }
     }
 
-    fn payload(&mut self, p: &Entries, path: &Path) {
+    pub(super) fn payload(&mut self, p: &Entries, path: &Path) {
         let model = match self.req_str(p, path, "model") {
             Some((_, m)) => {
                 let at = self.at(m);
@@ -498,7 +512,7 @@ impl<'l> Checker<'l> {
     }
 
     /// Checks the input items and their composition; returns the `refId`s.
-    fn inputs<'j>(
+    pub(super) fn inputs<'j>(
         &mut self,
         items: &'j [Json],
         parent: &Path,
@@ -626,7 +640,7 @@ impl<'l> Checker<'l> {
         ref_ids
     }
 
-    fn media_source(&mut self, obj: &Entries, path: &Path, kind: &str) {
+    pub(super) fn media_source(&mut self, obj: &Entries, path: &Path, kind: &str) {
         let url = self.opt_str(obj, path, "url");
         let asset = self.opt_str(obj, path, "assetId");
         match (url, asset) {
@@ -669,7 +683,7 @@ impl<'l> Checker<'l> {
         }
     }
 
-    fn provider(&mut self, p: &Entries, path: &Path) {
+    pub(super) fn provider(&mut self, p: &Entries, path: &Path) {
         if let Some((_, name)) = self.req_str(p, path, "name") {
             self.enum_value(path, "name", name, &["elevenlabs"]);
         }
@@ -700,247 +714,6 @@ impl<'l> Checker<'l> {
             }
         }
     }
-
-    fn options(&mut self, o: &Entries, path: &Path, model: Option<&str>) {
-        if let Some((_, mode)) = self.opt_str(o, path, "sync_mode") {
-            self.enum_value(path, "sync_mode", mode, SYNC_MODES);
-        }
-        if let Some((at, t)) = self.opt_number(o, path, "temperature") {
-            self.range(path, "temperature", at, t, 0.0, 1.0);
-        }
-        for (key, allowed) in [("model_mode", MODEL_MODES), ("prompt", PROMPTS)] {
-            if let Some((k, v)) = self.opt_str(o, path, key) {
-                self.enum_value(path, key, v, allowed);
-                if model.is_some_and(|m| m != "react-1") {
-                    let at = self.at(k);
-                    self.error(
-                        Code::ModelMismatch,
-                        &path.key(key),
-                        at,
-                        format!(
-                            "option {key} is for model react-1 only, not {}",
-                            model.unwrap_or_default()
-                        ),
-                    );
-                }
-            }
-        }
-        if let Some((_, asd)) = self.opt_object(o, path, "active_speaker_detection") {
-            self.speaker_detection(asd, &path.key("active_speaker_detection"));
-        }
-        self.opt_bool(o, path, "occlusion_detection_enabled");
-        for (key, _) in o {
-            let key = key.as_ref();
-            if LEGACY_OPTIONS.contains(&key) {
-                let at = self.at(key);
-                self.warn(
-                    Code::DeprecatedOption,
-                    &path.key(key),
-                    at,
-                    format!("option {key} is deprecated"),
-                );
-            } else if !matches!(
-                key,
-                "sync_mode"
-                    | "temperature"
-                    | "model_mode"
-                    | "prompt"
-                    | "active_speaker_detection"
-                    | "occlusion_detection_enabled"
-            ) {
-                self.unknown(Code::UnknownOption, path, key, "option");
-            }
-        }
-    }
-
-    fn speaker_detection(&mut self, a: &Entries, path: &Path) {
-        self.opt_bool(a, path, "auto_detect");
-        if let Some((at, n)) = self.opt_number(a, path, "frame_number") {
-            if !integral(n) || n < 0.0 {
-                self.error(
-                    Code::OutOfRange,
-                    &path.key("frame_number"),
-                    Some(at),
-                    format!("frame_number is {n}; it must be a whole number >= 0"),
-                );
-            }
-        }
-        if let Some((k, v)) = Self::get(a, "coordinates") {
-            if let Some(problem) = int_array_problem(v, 2) {
-                let at = self.at(k);
-                self.error(
-                    Code::WrongType,
-                    &path.key("coordinates"),
-                    at,
-                    format!("\"coordinates\" must be [x, y], two integers, not {problem}"),
-                );
-            }
-        }
-        match Self::get(a, "bounding_boxes") {
-            None => {}
-            Some((_, Json::Array(boxes))) => {
-                let bpath = path.key("bounding_boxes");
-                for (i, b) in boxes.iter().enumerate() {
-                    let problem = match b {
-                        Json::Null => None,
-                        b => int_array_problem(b, 4),
-                    };
-                    if let Some(problem) = problem {
-                        self.error(
-                            Code::WrongType,
-                            &bpath.index(i),
-                            None,
-                            format!(
-                                "a bounding box must be [x1, y1, x2, y2] integers or null, not {problem}"
-                            ),
-                        );
-                    }
-                }
-            }
-            Some((k, v)) => self.wrong_type(path, "bounding_boxes", k, "an array", v),
-        }
-        for (key, _) in a {
-            if !matches!(
-                key.as_ref(),
-                "auto_detect" | "frame_number" | "coordinates" | "bounding_boxes"
-            ) {
-                self.unknown(Code::UnknownOption, path, key, "option");
-            }
-        }
-    }
-
-    /// A time in seconds: present, a number, >= 0, within the batch limit.
-    fn time(
-        &mut self,
-        obj: &Entries,
-        path: &Path,
-        key: &str,
-        required: bool,
-        model: Option<&str>,
-    ) -> Option<f64> {
-        let Some((at, t)) = self.opt_number(obj, path, key) else {
-            if required && Self::get(obj, key).is_none() {
-                self.missing(obj, path, key, "seconds");
-            }
-            return None;
-        };
-        if t < 0.0 {
-            self.error(
-                Code::BadSegment,
-                &path.key(key),
-                Some(at),
-                format!("{key} is {t}; times are >= 0"),
-            );
-        } else if t > BATCH_MAX_SECONDS {
-            self.error(
-                Code::InputTooLong,
-                &path.key(key),
-                Some(at),
-                format!("{key} is {t} s; batch inputs are limited to {BATCH_MAX_SECONDS} s"),
-            );
-        } else if t > REACT_MAX_SECONDS && model == Some("react-1") {
-            self.warn(
-                Code::InputTooLong,
-                &path.key(key),
-                Some(at),
-                format!("{key} is {t} s; react-1 takes up to {REACT_MAX_SECONDS} s"),
-            );
-        }
-        Some(t)
-    }
-
-    fn segments(&mut self, items: &[Json], path: &Path, ref_ids: &[&str], model: Option<&str>) {
-        for (i, seg) in items.iter().enumerate() {
-            let spath = path.index(i);
-            let Some(s) = seg.as_object() else {
-                self.error(
-                    Code::WrongType,
-                    &spath,
-                    None,
-                    format!("a segment must be an object, not {}", seg.kind()),
-                );
-                continue;
-            };
-            let start = self.time(s, &spath, "startTime", true, model);
-            let end = self.time(s, &spath, "endTime", true, model);
-            if let (Some(a), Some(b)) = (start, end) {
-                if b <= a {
-                    self.error(
-                        Code::BadSegment,
-                        &spath.key("endTime"),
-                        None,
-                        format!("endTime {b} must be after startTime {a}"),
-                    );
-                }
-            }
-            match Self::get(s, "audioInput") {
-                None => self.missing(s, &spath, "audioInput", "which audio plays"),
-                Some((_, Json::Object(a))) => {
-                    let apath = spath.key("audioInput");
-                    if let Some((_, r)) = self.req_str(a, &apath, "refId") {
-                        if !ref_ids.contains(&r) {
-                            let at = self.at(r);
-                            self.error(
-                                Code::BadSegment,
-                                &apath.key("refId"),
-                                at,
-                                format!("refId \"{r}\" names no audio or text input"),
-                            );
-                        }
-                    }
-                    let a_start = self.time(a, &apath, "startTime", false, model);
-                    let a_end = self.time(a, &apath, "endTime", false, model);
-                    match (a_start, a_end) {
-                        (Some(x), Some(y)) if y <= x => self.error(
-                            Code::BadSegment,
-                            &apath.key("endTime"),
-                            None,
-                            format!("endTime {y} must be after startTime {x}"),
-                        ),
-                        (Some(_), None) | (None, Some(_)) => self.error(
-                            Code::BadSegment,
-                            &apath,
-                            None,
-                            "audioInput takes both startTime and endTime, or neither".into(),
-                        ),
-                        _ => {}
-                    }
-                    for (key, _) in a {
-                        if !matches!(key.as_ref(), "refId" | "startTime" | "endTime") {
-                            self.unknown(Code::UnknownField, &apath, key, "field");
-                        }
-                    }
-                }
-                Some((k, v)) => self.wrong_type(&spath, "audioInput", k, "an object", v),
-            }
-            for (key, _) in s {
-                if !matches!(key.as_ref(), "startTime" | "endTime" | "audioInput") {
-                    self.unknown(Code::UnknownField, &spath, key, "segment field");
-                }
-            }
-        }
-    }
-
-    fn dub_params(&mut self, d: &Entries, path: &Path) {
-        self.req_str(d, path, "targetLang");
-        self.opt_str(d, path, "sourceLang");
-        self.opt_str(d, path, "providerName");
-        for (key, _) in d {
-            match key.as_ref() {
-                "targetLang" | "sourceLang" | "providerName" => {}
-                "numSpeakers" => {
-                    let at = self.at(key);
-                    self.warn(
-                        Code::DeprecatedOption,
-                        &path.key(key),
-                        at,
-                        "numSpeakers is deprecated".into(),
-                    );
-                }
-                _ => self.unknown(Code::UnknownField, path, key, "dubParams field"),
-            }
-        }
-    }
 }
 
 /// `^[A-Za-z0-9_-]{1,255}$`: one table lookup a byte (a test of each
@@ -967,31 +740,4 @@ pub(crate) fn position(line: &str, s: &str) -> Option<usize> {
     let start = line.as_ptr() as usize;
     let p = s.as_ptr() as usize;
     (p >= start && p <= start + line.len()).then(|| (p - start).saturating_sub(1))
-}
-
-/// Whether a JSON number is an integer. As JSON Schema has it since draft 6
-/// (and OpenAPI 3.1, which describes the API), that is any number with a zero
-/// fractional part: `1.0` and `1e2` are integers, as they are to a server that
-/// parses JSON into JavaScript numbers or a lax Python model.
-fn integral(n: f64) -> bool {
-    n.fract() == 0.0
-}
-
-/// What keeps `v` from being an array of `len` integers, said so that it can
-/// follow "not": `None` when it is one.
-fn int_array_problem(v: &Json, len: usize) -> Option<String> {
-    let Json::Array(items) = v else {
-        return Some(v.kind().to_owned());
-    };
-    if items.len() != len {
-        return Some(match items.len() {
-            1 => "an array of 1 item".to_owned(),
-            n => format!("an array of {n} items"),
-        });
-    }
-    items.iter().enumerate().find_map(|(i, x)| match x {
-        Json::Number(n) if integral(*n) => None,
-        Json::Number(n) => Some(format!("an array whose item {} is {n}", i + 1)),
-        other => Some(format!("an array whose item {} is {}", i + 1, other.kind())),
-    })
 }

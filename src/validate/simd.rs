@@ -268,6 +268,23 @@ mod tests {
         }
     }
 
+    /// Every scan here has two versions, and the tests above hold both to a
+    /// byte loop on any machine: the SSE2 one (x86-64) and the portable one
+    /// (elsewhere), which the tests call directly. The output says which
+    /// one this build runs.
+    #[test]
+    fn the_byte_scans_report_their_path() {
+        let path = if cfg!(target_arch = "x86_64") {
+            "SSE2"
+        } else {
+            "portable (SWAR and byte loops)"
+        };
+        eprintln!("validator byte scans: {path}; tested the SSE2 and the portable versions");
+        let s = b"0123456789abcdef0123456789\"";
+        assert_eq!(string_len(s), string_len_swar(s));
+        assert_eq!(string_len(s), Some((26, true)));
+    }
+
     /// Host bytes, and the bytes next to each of their ranges.
     const HOST_BYTES: &[u8] = b"azAZ09.-_`{@[/:,^ \x7f\x80\xe1";
 
