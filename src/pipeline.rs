@@ -17,10 +17,8 @@ use crate::frame::{Frame, Framer, LineReader};
 /// parsed chunks back in order. On a machine of two cores that is three
 /// threads: one reads and frames, and parses what the worker cannot keep up
 /// with, a second parses, and the caller's consumes, so parsing uses the
-/// core the caller leaves idle. Handing chunks out in turn instead (every
-/// other chunk to the framing thread, as this did until 2026-11-29) left
-/// the framing thread, which also reads, with the most work: `validate` of
-/// 1 GiB kept 1.70 to 1.85 cores busy, and 1.90 to 1.94 this way.
+/// core the caller leaves idle. (Handing chunks out in turn would leave the
+/// framing thread, which also reads, with the most work, and a core idle.)
 ///
 /// Memory: a chunk ends at 512 lines or 256 KiB, and the chunks on their
 /// way to `each` hold at most 16 MiB of lines in all (a byte budget, which

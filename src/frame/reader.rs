@@ -15,10 +15,8 @@ use super::{Frame, Framer, Frames, BOM, DEFAULT_READ_SIZE};
 /// block, found 64 bytes at a time. Only the start of a line cut by the
 /// block's end is copied, to the front of the next block. A block goes back
 /// to the reader once the last line lent from it is dropped, and is read
-/// into again: so it is neither zeroed nor faulted in anew (framing into a
-/// fresh, zeroed buffer a read, as this did until 2026-11-29, spent about 2%
-/// of `split`'s CPU time on the zeroing and 1% more in `memchr` and
-/// splitting the buffer line by line).
+/// into again: so it is neither zeroed nor faulted in anew (a fresh, zeroed
+/// buffer a read costs about 2% of `split`'s CPU time in the zeroing alone).
 ///
 /// Memory: the maximum line length plus one block, plus the blocks that the
 /// lines the caller still holds were lent from (a held [`Line`](super::Line) keeps its

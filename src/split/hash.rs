@@ -18,9 +18,9 @@
 //! set's prefetch): the
 //! call of the AVX-512 function after the CPU was checked for it, and
 //! unaligned 64-byte loads and stores from blocks and arrays that the
-//! references cover. It pays: the criterion group `sha256` (sixteen files
-//! of about 212 kB) took 1.47 ms against 2.49 ms with `sha2` one file after
-//! another, and 1.52 against 2.60 ms in a slower hour (1.69x and 1.71x).
+//! references cover. It pays about 1.7x over `sha2` one file after another
+//! (criterion group `sha256`, sixteen files of about 212 kB; figures in
+//! `docs/performance.md`).
 
 use sha2::{Digest, Sha256};
 

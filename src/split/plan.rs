@@ -16,10 +16,10 @@
 //! everything before it is decided for good and is handed out
 //! ([`Planner::push`] returns it). Chains meet within a batch or two on real
 //! inputs, so the planner, and the caller's buffer of undecided records, stay
-//! about one or two batches long, in records and in bytes. (Until
-//! 2026-11-29 only the count bounded the window, and the check came every
-//! `max_records` records: with records of 4 MB, 500 of them, 2 GB, waited
-//! undecided, and `split` of 1 GB of them took 1.4 GB of memory.)
+//! about one or two batches long, in records and in bytes. The window is
+//! bounded by bytes as well as by count, and checked every `max_records`
+//! records or `max_bytes` bytes, so that a few huge records are decided as
+//! soon as a few small ones would be.
 
 use std::collections::VecDeque;
 use std::fmt;

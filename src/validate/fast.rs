@@ -15,14 +15,12 @@
 //! diagnostics on generated, broken, mutated and byte-edited lines, and the
 //! `validate` fuzz target checks it on any bytes.
 //!
-//! Why not serde_json here: it did this job until 2026-11-29, deserializing
-//! into borrowed structs, and it was half of `split`'s CPU time. By
-//! callgrind's count on 20,000 generated lines, that check took 172.9 M
-//! instructions (8,600 a line), most of them in serde's visitor and key
-//! machinery and in finding each string's end. This reader took 108.4 M,
-//! and takes 85.5 M with the SSE2 scans of [`super::simd`] for the end of
-//! each string and the host of each URL. serde_json still parses every line
-//! this one is unsure of.
+//! Why not serde_json here: deserializing each line into borrowed structs
+//! costs about twice the instructions of this reader (most of them in
+//! serde's visitor and key machinery and in finding each string's end), and
+//! this check runs on every line. With the SSE2 scans of [`super::simd`]
+//! for the end of each string and the host of each URL it is about half
+//! again cheaper. serde_json still parses every line this one is unsure of.
 
 use super::schema::{
     output_file_name_ok, BATCH_MAX_SECONDS, MAX_SCRIPT_CHARS, MODELS, MODEL_MODES, PROMPTS,
