@@ -96,10 +96,10 @@
 //! the original line of every request that did not complete again, by its
 //! offset, and splits those lines into compliant batch files, exactly as
 //! `syncbatch merge --retry-dir` does; when too few are left for a batch,
-//! they go whole to `retry-undersized.jsonl`.
+//! they go whole to `retry-undersized.ndjson`.
 //!
 //! ```
-//! use syncbatch::merge::{Merger, RetrySet};
+//! use syncbatch::merge::{Merger, RetryOptions, RetrySet};
 //! use syncbatch::validate::Limits;
 //! use syncbatch::Input;
 //!
@@ -120,13 +120,14 @@
 //! assert_eq!((summary.completed, summary.failed, summary.missing), (1, 1, 1));
 //!
 //! // The two requests left are too few for a batch of at least 20 ...
-//! let retry = merger.write_retry_set(&dir.join("retry"), Limits::default(), ())?;
+//! let retry = merger.write_retry_set(&dir.join("retry"), &RetryOptions::new(), ())?;
 //! assert!(matches!(retry, RetrySet::Undersized { requests: 2, .. }));
-//! let undersized = std::fs::read_to_string(dir.join("retry/retry-undersized.jsonl"))?;
+//! let undersized = std::fs::read_to_string(dir.join("retry/retry-undersized.ndjson"))?;
 //! assert_eq!(undersized, format!("{}\n{}\n", lines[1], lines[2]));
 //!
 //! // ... and make one batch when a batch may hold a single request.
-//! let retry = merger.write_retry_set(&dir.join("retry-2"), Limits::default().min_records(1), ())?;
+//! let options = RetryOptions::new().limits(Limits::default().min_records(1));
+//! let retry = merger.write_retry_set(&dir.join("retry-2"), &options, ())?;
 //! assert!(matches!(retry, RetrySet::Batches { requests: 2, .. }));
 //! assert_eq!(std::fs::read_to_string(dir.join("retry-2/batch-00001.jsonl"))?, undersized);
 //! # std::fs::remove_dir_all(&dir)?;

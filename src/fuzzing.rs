@@ -127,14 +127,14 @@ pub fn validate(data: &[u8]) {
     }
     // The fast path must agree with the full rules on every line.
     let mut full = crate::validate::Validator::new(limits).fast_path(false);
-    let mut diagnostics = Vec::new();
+    let mut keep = crate::validate::Keeper::default();
     let mut frames = full.framer().frames(input.to_vec());
     for frame in frames.by_ref() {
-        full.check(&frame, &mut diagnostics);
+        keep.check(&mut full, &frame);
     }
-    let summary = full.finish(frames.position(), &mut diagnostics);
-    assert_eq!(whole.diagnostics, diagnostics);
-    assert_eq!(whole.summary, summary);
+    let report = keep.finish(full, frames.position());
+    assert_eq!(whole.diagnostics, report.diagnostics);
+    assert_eq!(whole.summary, report.summary);
     // Frames cover the whole input; a lone BOM is counted at its end.
     assert_eq!(whole.summary.bytes, input.len() as u64);
     let lengths: Vec<usize> = input.split(|&b| b == b'\n').map(<[u8]>::len).collect();

@@ -332,7 +332,7 @@ impl Generator {
             _ => {}
         }
         let payload = match kind {
-            "unknown_model" => fixed("lipsync-9", ""),
+            "unknown_model" => fixed("wav2lip-hd", ""),
             "deprecated_model" => fixed("lipsync-1.7.1", ""),
             "unknown_field" => fixed("lipsync-2", ",\"watermark\":true"),
             "unknown_option" => fixed("lipsync-2", ",\"options\":{\"sync_mode\":\"loop\",\"turbo\":true}"),

@@ -121,7 +121,7 @@ impl IdSet {
     /// [`IdSet::hash`] and 32 more bits of the same 128-bit hash, for a
     /// caller that keeps them beside its own entries to confirm a match
     /// without the id's text (128 bits in all).
-    pub fn hash_and_check(id: &str) -> (IdKey, u32) {
+    pub(crate) fn hash_and_check(id: &str) -> (IdKey, u32) {
         let h = xxhash_rust::xxh3::xxh3_128(id.as_bytes());
         (
             IdKey([h as u32, (h >> 32) as u32, (h >> 64) as u32]),

@@ -94,4 +94,4 @@ pub mod internals {
     }
 }
 pub use self::input::Input;
-pub use self::observe::{Observer, PROGRESS_EVERY};
+pub use self::observe::{Collect, Observer, PROGRESS_EVERY};

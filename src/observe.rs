@@ -73,6 +73,41 @@ pub trait Observer {
     fn committing(&mut self) {}
 }
 
+/// An observer that keeps every diagnostic it is shown, with the name of
+/// its input: the easy way to get the diagnostics of a split (the errors of
+/// the records it refused, the warnings of those it kept).
+///
+/// ```
+/// use syncbatch::split::{MemorySink, SplitOptions, Splitter};
+/// use syncbatch::validate::Code;
+/// use syncbatch::{Collect, ErrorKind, Input};
+///
+/// let good = r#"{"request_id":"a","endpoint":"/v2/generate","payload":{"model":"lipsync-2","input":[{"type":"video","url":"https://a.io/v.mp4"},{"type":"audio","url":"https://a.io/a.wav"}],"priority":1}}"#;
+/// let bad = r#"{"request_id":"b","endpoint":"/v1/generate","payload":{}}"#;
+/// let input = Input::from_bytes("in.jsonl", format!("{good}\n{bad}\n"));
+/// let mut seen = Collect::default();
+/// let splitter = Splitter::new(SplitOptions::default(), MemorySink::default());
+/// let err = splitter.run([input], &mut seen).unwrap_err();
+/// assert!(matches!(err.kind(), ErrorKind::InvalidRecords { count: 1 }));
+/// // The warning of the kept record, then the errors of the refused one.
+/// let codes: Vec<Code> = seen.diagnostics.iter().map(|(_, d)| d.code).collect();
+/// assert_eq!(codes[0], Code::UnknownField);
+/// assert!(codes.contains(&Code::BadEndpoint));
+/// assert!(seen.diagnostics.iter().all(|(input, _)| input == "in.jsonl"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Collect {
+    /// Each diagnostic, after the name of its input, in the order shown.
+    pub diagnostics: Vec<(String, Diagnostic)>,
+}
+
+impl Observer for Collect {
+    fn diagnostic(&mut self, input: &str, d: &Diagnostic, _: Option<&[u8]>) -> ControlFlow<()> {
+        self.diagnostics.push((input.to_owned(), d.clone()));
+        ControlFlow::Continue(())
+    }
+}
+
 /// About how many lines pass between two calls of [`Observer::progress`].
 pub const PROGRESS_EVERY: u64 = 64;
 

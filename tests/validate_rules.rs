@@ -169,8 +169,15 @@ fn cases() -> Vec<(Code, Severity, Vec<u8>, Vec<u8>)> {
         (
             Code::UnknownModel,
             w,
-            l("lipsync-3", &va, ""),
+            l("wav2lip-hd", &va, ""),
             l("lipsync-2", &va, ""),
+        ),
+        // A near miss of a known model is an error: a typo that would ship.
+        (
+            Code::UnknownModel,
+            e,
+            l("lipsync-2-prp", &va, ""),
+            l("lipsync-2-pro", &va, ""),
         ),
         (
             Code::DeprecatedModel,
@@ -524,7 +531,7 @@ fn positions_are_line_column_and_byte() {
 #[test]
 fn all_diagnostics_of_a_line_are_reported() {
     let line = line_with(
-        "lipsync-9",
+        "wav2lip-hd",
         &format!("{VIDEO},{AUDIO}"),
         r#","options":{"sync_mode":"x","temperature":2},"outputFileName":"a b""#,
     );

@@ -4,7 +4,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::{MergeSummary, Merger, Note, RetrySet};
+use super::{MergeSummary, Merger, Note, RetryOptions, RetrySet};
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::Input;
 use crate::observe::Observer;
@@ -58,10 +58,12 @@ pub struct MergeJob {
     pub summary: Option<OutputFile>,
     /// The result lines whose `request_id` is not among the requests.
     pub unknown: Option<OutputFile>,
-    /// Where the retry set goes, when wanted (absent or empty).
+    /// Where the retry set goes, when wanted (absent or empty, unless
+    /// `retry.force`).
     pub retry_dir: Option<PathBuf>,
-    /// The limits of the retry set's batch files.
-    pub limits: Limits,
+    /// How the retry set is written: its limits, names, and whether its
+    /// directory may hold files already.
+    pub retry: RetryOptions,
 }
 
 impl MergeJob {
@@ -74,7 +76,7 @@ impl MergeJob {
             summary: None,
             unknown: None,
             retry_dir: None,
-            limits: Limits::default(),
+            retry: RetryOptions::default(),
         }
     }
 
@@ -98,7 +100,13 @@ impl MergeJob {
 
     /// The limits of the retry set's batch files.
     pub fn limits(mut self, limits: Limits) -> MergeJob {
-        self.limits = limits;
+        self.retry.limits = limits;
+        self
+    }
+
+    /// How the retry set is written.
+    pub fn retry_options(mut self, options: RetryOptions) -> MergeJob {
+        self.retry = options;
         self
     }
 }
@@ -120,8 +128,10 @@ pub struct MergeReport {
 
 /// Merges files in one call: refuses an output that is also an input, two
 /// outputs on one file and one file given twice among the requests or
-/// among the results (every line of it would count twice), and a retry
-/// directory that is not empty; then reads the requests and the results,
+/// among the results (every line of it would count twice), a retry
+/// directory that is not empty (unless `force`), and request and result
+/// files that look swapped ([`Merger::looks_swapped`]); then reads the
+/// requests and the results,
 /// writes the merged lines, the unknown lines and the figures, moves every
 /// output into place once all are whole, and writes the retry set.
 /// `observer` is told as each input is read and done, and may stop the run
@@ -132,9 +142,9 @@ pub struct MergeReport {
 /// Memory: an index of about 60 bytes a request, never the result bytes;
 /// every result input stays open until the merged file is written.
 pub fn merge_files(job: MergeJob, mut observer: impl Observer) -> Result<MergeReport> {
-    job.limits.check()?;
+    job.retry.limits.check()?;
     refuse_clashes(&job)?;
-    if let Some(dir) = &job.retry_dir {
+    if let Some(dir) = job.retry_dir.as_ref().filter(|_| !job.retry.force) {
         DirSink::check(dir)?;
     }
     let MergeJob {
@@ -144,7 +154,7 @@ pub fn merge_files(job: MergeJob, mut observer: impl Observer) -> Result<MergeRe
         summary: mut summary_out,
         mut unknown,
         retry_dir,
-        limits,
+        retry: retry_options,
     } = job;
     let mut merger = Merger::new().keep_requests(retry_dir.is_some());
     let stop = || Error::new(ErrorKind::Interrupted);
@@ -176,6 +186,9 @@ pub fn merge_files(job: MergeJob, mut observer: impl Observer) -> Result<MergeRe
             return Err(stop());
         }
     }
+    if let Some(why) = merger.looks_swapped() {
+        return Err(Error::new(ErrorKind::Conflict(why)));
+    }
     let summary = merger
         .write_merged(&mut out)
         .map_err(|e| Error::io(format!("cannot write {}", out.path().display()), e))?;
@@ -196,7 +209,7 @@ pub fn merge_files(job: MergeJob, mut observer: impl Observer) -> Result<MergeRe
         file.finish()?;
     }
     let retry = match &retry_dir {
-        Some(dir) => Some(merger.write_retry_set(dir, limits, &mut observer)?),
+        Some(dir) => Some(merger.write_retry_set(dir, &retry_options, &mut observer)?),
         None => None,
     };
     Ok(MergeReport {

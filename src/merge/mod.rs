@@ -37,7 +37,7 @@ pub use self::files::{merge_files, MergeJob, MergeReport};
 use self::parse::{id_start, parse_request, parse_result, pipeline, Parsed};
 use self::policy::Best;
 pub use self::policy::StatusClass;
-pub use self::retry::RetrySet;
+pub use self::retry::{RetryOptions, RetrySet};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, DEFAULT_MAX_LINE};
 use crate::ids::{IdKey, IdSet, WarmPace};
@@ -64,6 +64,9 @@ pub struct MergeSummary {
     pub unknown: u64,
     /// Result lines that are not JSON objects or carry no string `request_id`.
     pub malformed: u64,
+    /// Request lines skipped: not a request (no string `request_id`, not a
+    /// JSON object), too long, or an id given before.
+    pub skipped: u64,
 }
 
 /// A problem with one input line that did not stop the merge.
@@ -132,6 +135,11 @@ pub struct Merger {
     result_files: Vec<(String, File)>,
     /// Keep what it takes to read request lines again (a retry set).
     keep_requests: bool,
+    /// Why the request and result inputs look swapped, when they do.
+    swapped: Option<String>,
+    /// Non-blank result lines read, and those with a `status` key.
+    result_lines: u64,
+    results_with_status: u64,
     summary: MergeSummary,
     notes: Vec<Note>,
     notes_dropped: u64,
@@ -188,6 +196,23 @@ impl Merger {
         }
     }
 
+    /// Why the request and result inputs given so far look swapped, when
+    /// they do: a request input that starts with a result line (a `status`
+    /// and no `endpoint`), or result inputs that hold lines and none with a
+    /// `status`. [`merge_files`] refuses to merge then.
+    pub fn looks_swapped(&self) -> Option<String> {
+        if let Some(why) = &self.swapped {
+            return Some(why.clone());
+        }
+        (self.result_lines > 0 && self.results_with_status == 0).then(|| {
+            format!(
+                "the result files hold {} and none has a status, as request lines have \
+                 none: the request and result files look swapped",
+                crate::util::count(self.result_lines, "line", "lines")
+            )
+        })
+    }
+
     /// Problems met so far (bad request lines, malformed results), at most
     /// 1000; [`Merger::notes_dropped`] counts the rest.
     pub fn notes(&self) -> &[Note] {
@@ -227,6 +252,7 @@ impl Merger {
         let file = self.request_files.len() as u32;
         let mut pace = WarmPace::default();
         let mut full = false;
+        let mut first = true;
         pipeline(reader, parse_request, |frame, parsed, ahead| {
             if full {
                 return;
@@ -236,9 +262,10 @@ impl Merger {
             self.index.warm(
                 ahead[..due]
                     .iter()
-                    .filter_map(|p| p.as_ref().ok().map(|p| p.1)),
+                    .filter_map(|p| p.as_ref().ok().map(|p| p.hash)),
             );
             let Frame::Line(line) = &frame else {
+                self.summary.skipped += 1;
                 self.note(
                     name,
                     frame.number(),
@@ -246,15 +273,23 @@ impl Merger {
                 );
                 return;
             };
-            let (id_text, hash, check) = match parsed {
-                Ok(keyed) => keyed,
+            let request = match parsed {
+                Ok(request) => request,
                 Err(None) => return,
                 Err(Some((why, column))) => {
+                    self.summary.skipped += 1;
                     let message = format!("{why}: not a request, skipped");
                     self.note_at(name, line.number(), column, message);
                     return;
                 }
             };
+            if std::mem::take(&mut first) && request.like_a_result && self.swapped.is_none() {
+                self.swapped = Some(format!(
+                    "{name} starts with a result line (a status and no endpoint), not a \
+                     request: the request and result files look swapped"
+                ));
+            }
+            let (id_text, hash, check) = (request.id, request.hash, request.check);
             let id = id_text.get(line.bytes());
             let index = self.requests.len() as u64;
             if let Some(first) = self.index.insert_hash(hash, index) {
@@ -267,6 +302,7 @@ impl Merger {
                     "request_id {id:?} repeats line {} of {where_}; the first counts",
                     first.line
                 );
+                self.summary.skipped += 1;
                 self.note(name, line.number(), message);
                 return;
             }
@@ -332,6 +368,7 @@ impl Merger {
             }
             let due = pace.due(ahead.len());
             self.warm_lookups(&ahead[..due]);
+            self.result_lines += 1;
             let Frame::Line(line) = &frame else {
                 self.summary.malformed += 1;
                 self.note(
@@ -344,7 +381,10 @@ impl Merger {
                 return;
             };
             let (hash, check, class, time) = match parsed {
-                Parsed::Blank => return,
+                Parsed::Blank => {
+                    self.result_lines -= 1;
+                    return;
+                }
                 Parsed::Malformed(why, column) => {
                     self.summary.malformed += 1;
                     let message = if line.newline() {
@@ -358,9 +398,13 @@ impl Merger {
                 Parsed::Keyed {
                     hash,
                     check,
+                    has_status,
                     class,
                     time,
-                } => (hash, check, class, time),
+                } => {
+                    self.results_with_status += u64::from(has_status);
+                    (hash, check, class, time)
+                }
             };
             let Some(index) = self.lookup(hash, check) else {
                 self.summary.unknown += 1;
@@ -449,7 +493,7 @@ mod tests {
                 .collect();
             let mut seen = Vec::new();
             pipeline(input.as_bytes(), parse_request, |frame, parsed, _| {
-                let (id, _, _) = parsed.expect("a request");
+                let id = parsed.expect("a request").id;
                 seen.push((frame.number(), id.get(frame_bytes(&frame)).to_owned()));
             })
             .unwrap();
@@ -505,12 +549,12 @@ mod tests {
         assert_eq!(
             notes,
             [
-                "out.jsonl:1:24: not UTF-8",
-                "out.jsonl:2: not a JSON object but a string",
-                "out.jsonl:3:19: not valid JSON: trailing characters",
+                "out.jsonl:1:24: invalid UTF-8 byte 0xC3",
+                "out.jsonl:2:1: a batch line must be a JSON object, not a string",
+                "out.jsonl:3:19: not one JSON value: trailing characters",
                 "out.jsonl:4: no string request_id",
                 "out.jsonl:5:33: last line cut short (an interrupted download?): \
-                 not valid JSON: EOF while parsing a string",
+                 not one JSON value: EOF while parsing a string",
             ]
         );
         assert_eq!(merger.summary().malformed, 5);
@@ -529,12 +573,13 @@ mod tests {
         assert_eq!(
             notes,
             [
-                "in.jsonl:2: not a JSON object but an array: not a request, skipped",
+                "in.jsonl:2:1: a batch line must be a JSON object, not an array: not a request, skipped",
                 "in.jsonl:4: no string request_id: not a request, skipped",
-                "in.jsonl:5:17: not valid JSON: EOF while parsing an object: not a request, skipped",
+                "in.jsonl:5:17: not one JSON value: EOF while parsing an object: not a request, skipped",
             ]
         );
         assert_eq!(merger.summary().requests, 1);
+        assert_eq!(merger.summary().skipped, 3);
     }
 
     #[test]

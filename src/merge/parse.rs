@@ -18,6 +18,10 @@ pub(super) struct ResultKeys<'a> {
     request_id: Option<Cow<'a, str>>,
     status: Option<Cow<'a, str>>,
     updated_at: Option<Cow<'a, str>>,
+    /// A `status` key, whatever its value.
+    has_status: bool,
+    /// An `endpoint` key, whatever its value.
+    has_endpoint: bool,
 }
 
 /// Reads `request_id` (or `requestId`), `status` and `updated_at` (or
@@ -33,6 +37,8 @@ pub(super) fn result_keys(line: &str) -> Result<ResultKeys<'_>, serde_json::Erro
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut keys = ResultKeys::default();
             while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                keys.has_status |= key == "status";
+                keys.has_endpoint |= key == "endpoint";
                 let slot = match key.as_ref() {
                     "request_id" | "requestId" => &mut keys.request_id,
                     "status" => &mut keys.status,
@@ -139,7 +145,7 @@ impl IdText {
 /// A request line, parsed off the main thread: its id and the id's hash.
 /// A request line's id, or why it has none (`None` for a blank or over-long
 /// line, which need no more words).
-pub(super) fn parse_request(frame: &Frame) -> Result<(IdText, IdKey, u32), Option<Why>> {
+pub(super) fn parse_request(frame: &Frame) -> Result<Request, Option<Why>> {
     let Frame::Line(line) = frame else {
         return Err(None);
     };
@@ -147,11 +153,26 @@ pub(super) fn parse_request(frame: &Frame) -> Result<(IdText, IdKey, u32), Optio
         return Err(None);
     }
     let (text, keys) = line_keys(line.bytes()).map_err(Some)?;
+    let like_a_result = keys.has_status && !keys.has_endpoint;
     let id = keys
         .request_id
         .ok_or_else(|| ("no string request_id".to_owned(), None))?;
     let (hash, check) = IdSet::hash_and_check(&id);
-    Ok((IdText::of(&id, text), hash, check))
+    Ok(Request {
+        id: IdText::of(&id, text),
+        hash,
+        check,
+        like_a_result,
+    })
+}
+
+/// A request line's id, where it stands, its hash, and whether the line
+/// looks like a result line instead (a `status` and no `endpoint`).
+pub(super) struct Request {
+    pub(super) id: IdText,
+    pub(super) hash: IdKey,
+    pub(super) check: u32,
+    pub(super) like_a_result: bool,
 }
 
 /// Where an id of `len` bytes starts in the ids kept so far (`held` bytes),
@@ -170,27 +191,15 @@ pub(super) type Why = (String, Option<u64>);
 /// not UTF-8 (at the first bad byte), not valid JSON (where it breaks off),
 /// or JSON that is not an object (named by its kind).
 pub(super) fn line_keys(bytes: &[u8]) -> Result<(&str, ResultKeys<'_>), Why> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| ("not UTF-8".to_owned(), Some(e.valid_up_to() as u64 + 1)))?;
-    match result_keys(text) {
-        Ok(keys) => Ok((text, keys)),
-        Err(e) if e.classify() == serde_json::error::Category::Data => {
-            // Only the top level can mismatch: every value inside is taken.
-            let kind = match text.trim_start().bytes().next() {
-                Some(b'[') => "an array",
-                Some(b'"') => "a string",
-                Some(b't' | b'f') => "a boolean",
-                Some(b'n') => "null",
-                _ => "a number",
-            };
-            Err((format!("not a JSON object but {kind}"), None))
-        }
-        Err(e) => {
-            let column = (e.column() > 0).then_some(e.column() as u64);
-            let why = crate::validate::json::error_text(&e);
-            Err((format!("not valid JSON: {why}"), column))
-        }
-    }
+    let keys = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| Some((text, result_keys(text).ok()?)));
+    // A line that is no JSON object is described as `validate` describes
+    // it: one line, one wording (a rare path, so parsed once more for it).
+    keys.ok_or_else(|| match crate::validate::line_problem(bytes) {
+        Some((_, column, message)) => (message, column),
+        None => ("not a JSON object this reader can take".to_owned(), None),
+    })
 }
 
 /// A result line, parsed off the main thread.
@@ -201,6 +210,8 @@ pub(super) enum Parsed {
     Keyed {
         hash: IdKey,
         check: u32,
+        /// The line has a `status` key.
+        has_status: bool,
         class: StatusClass,
         time: i64,
     },
@@ -224,6 +235,7 @@ pub(super) fn parse_result(frame: &Frame) -> Parsed {
     Parsed::Keyed {
         hash,
         check,
+        has_status: keys.has_status,
         class: StatusClass::of(keys.status.as_deref().unwrap_or("")),
         time: keys
             .updated_at

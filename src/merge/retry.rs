@@ -14,7 +14,7 @@ use crate::input::{Again, Input};
 use crate::observe::Observer;
 use crate::output::OutputFile;
 use crate::split::plan::Infeasible;
-use crate::split::{DirSink, SplitOptions, SplitSummary, Splitter};
+use crate::split::{remove_previous, DirSink, SplitOptions, SplitSummary, Splitter, UNDERSIZED};
 use crate::validate::Limits;
 
 /// What [`Merger::write_retry_set`] wrote.
@@ -43,8 +43,63 @@ pub enum RetrySet {
     },
 }
 
-/// The name of the file a retry set too small for a batch goes to.
-pub const UNDERSIZED: &str = "retry-undersized.jsonl";
+/// How to write a retry set: the limits and names of its batch files,
+/// and whether its directory may hold files already.
+///
+/// ```
+/// use syncbatch::merge::RetryOptions;
+/// use syncbatch::validate::Limits;
+///
+/// let options = RetryOptions::new().limits(Limits::default().min_records(1)).force(true);
+/// assert_eq!(options.prefix, "batch");
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RetryOptions {
+    /// The limits of its batch files.
+    pub limits: Limits,
+    /// Its batch files' names: `<prefix>-00001.jsonl`, ...
+    pub prefix: String,
+    /// Write into a directory that is not empty, replacing what an earlier
+    /// retry set (or split) wrote there.
+    pub force: bool,
+}
+
+impl Default for RetryOptions {
+    fn default() -> Self {
+        RetryOptions {
+            limits: Limits::default(),
+            prefix: "batch".into(),
+            force: false,
+        }
+    }
+}
+
+impl RetryOptions {
+    /// The default limits, `batch-00001.jsonl`, ..., an absent or empty
+    /// directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The limits of its batch files.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Its batch files' names.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Whether the directory may hold files already.
+    pub fn force(mut self, yes: bool) -> Self {
+        self.force = yes;
+        self
+    }
+}
 
 impl Merger {
     /// The requests not `COMPLETED` (failed, rejected, other, missing), in
@@ -65,12 +120,13 @@ impl Merger {
             })
     }
 
-    /// Writes the retry set into `dir` (absent or empty): the original
-    /// request lines of every request not `COMPLETED`, in request order,
-    /// split into compliant batch files exactly as
-    /// [`split`](crate::split::split) would with `limits` (files appear
-    /// whole, with their manifest); when they cannot make a compliant batch,
-    /// they go whole to `dir/retry-undersized.jsonl`. Call it after
+    /// Writes the retry set into `dir` (absent or empty, unless
+    /// `options.force`): the original request lines of every request not
+    /// `COMPLETED`, in request order, split into compliant batch files
+    /// exactly as [`split`](crate::split::split) would (files appear whole,
+    /// with their manifest, whose inputs are the request files the lines
+    /// come from); when they cannot make a compliant batch, they go whole to
+    /// `dir/retry-undersized.ndjson` instead. Call it after
     /// [`Merger::write_merged`]; the merger must have been made with
     /// [`Merger::keep_requests`] unless every request input was a file or
     /// bytes in memory. `observer` sees the split's progress and may stop
@@ -78,28 +134,24 @@ impl Merger {
     pub fn write_retry_set(
         &self,
         dir: &Path,
-        limits: Limits,
+        options: &RetryOptions,
         observer: impl Observer,
     ) -> Result<RetrySet> {
-        limits.check()?;
+        options.limits.check()?;
         let requests = self.retry_lines().count() as u64;
         if requests == 0 {
             return Ok(RetrySet::Nothing);
         }
-        let sink = DirSink::create(dir, "batch", false)?.with_rejected()?;
-        let options = SplitOptions::new().limits(limits).skip_invalid(true);
-        let lines = Input::from_reader("retry", self.retry_reader()?);
-        match Splitter::new(options, sink).run([lines], observer) {
+        let sink = DirSink::create(dir, &options.prefix, options.force)?.with_rejected()?;
+        let split = SplitOptions::new()
+            .limits(options.limits)
+            .skip_invalid(true);
+        let inputs = self.retry_inputs()?;
+        match Splitter::new(split, sink).run(inputs, observer) {
             Ok((split, _)) => Ok(RetrySet::Batches { requests, split }),
             Err(e) => match e.into_kind() {
                 ErrorKind::Infeasible(why) => {
-                    fs::create_dir_all(dir)
-                        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-                    let path = dir.join(UNDERSIZED);
-                    let mut out = OutputFile::create(&path)?;
-                    io::copy(&mut self.retry_reader()?, &mut out)
-                        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
-                    out.finish()?;
+                    let path = self.write_undersized(dir, options)?;
                     Ok(RetrySet::Undersized {
                         requests,
                         path,
@@ -111,8 +163,57 @@ impl Merger {
         }
     }
 
-    /// The lines to retry, each with its `\n`, as one stream.
-    fn retry_reader(&self) -> Result<RetryLines> {
+    /// Writes every line to retry to `dir/retry-undersized.ndjson`,
+    /// replacing (with `force`) what an earlier retry set wrote there.
+    fn write_undersized(&self, dir: &Path, options: &RetryOptions) -> Result<PathBuf> {
+        let cannot =
+            |what: &str, e: io::Error| Error::io(format!("cannot {what} {}", dir.display()), e);
+        fs::create_dir_all(dir).map_err(|e| cannot("create", e))?;
+        let path = dir.join(UNDERSIZED);
+        let mut out = OutputFile::create(&path)?;
+        for input in self.retry_inputs()? {
+            io::copy(&mut input.into_reader(), &mut out)
+                .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+        }
+        if options.force {
+            remove_previous(dir, &options.prefix, &[UNDERSIZED.to_owned()])
+                .map_err(|e| cannot("clear", e))?;
+        }
+        out.finish()?;
+        Ok(path)
+    }
+
+    /// The lines to retry, each with its `\n`: one input for each request
+    /// file that has some, named as that file.
+    fn retry_inputs(&self) -> Result<Vec<Input>> {
+        let reader = self.retry_reader()?;
+        let mut by_file: Vec<(u32, Vec<LineAt>)> = Vec::new();
+        for line in reader.lines {
+            match by_file.last_mut() {
+                Some((file, lines)) if *file == line.0 => lines.push(line),
+                _ => by_file.push((line.0, vec![line])),
+            }
+        }
+        let sources = std::sync::Arc::new(reader.sources);
+        Ok(by_file
+            .into_iter()
+            .map(|(file, lines)| {
+                let name = self.request_files[file as usize].name.clone();
+                let lines = RetryLines {
+                    sources: std::sync::Arc::clone(&sources),
+                    names: reader.names.clone(),
+                    lines: lines.into_iter(),
+                    buf: Vec::new(),
+                    pos: 0,
+                };
+                Input::from_reader(name, lines)
+            })
+            .collect())
+    }
+
+    /// Where every line to retry stands, and how to read each request file
+    /// again.
+    fn retry_reader(&self) -> Result<RetryPlan> {
         let mut sources = Vec::with_capacity(self.request_files.len());
         for file in &self.request_files {
             let source = match &file.again {
@@ -131,7 +232,7 @@ impl Merger {
             };
             sources.push(source);
         }
-        let lines: Vec<(u32, u64, u32)> = self
+        let lines: Vec<LineAt> = self
             .requests
             .iter()
             .filter(|r| !matches!(r.best, Some(b) if b.class == StatusClass::Completed))
@@ -145,14 +246,22 @@ impl Merger {
             ))));
         }
         let names = self.request_files.iter().map(|f| f.name.clone()).collect();
-        Ok(RetryLines {
+        Ok(RetryPlan {
             sources,
             names,
-            lines: lines.into_iter(),
-            buf: Vec::new(),
-            pos: 0,
+            lines,
         })
     }
+}
+
+/// Where a line to retry stands: its request file, offset and length.
+type LineAt = (u32, u64, u32);
+
+/// The lines to retry, and how to read them.
+struct RetryPlan {
+    sources: Vec<Option<Source>>,
+    names: std::sync::Arc<[String]>,
+    lines: Vec<LineAt>,
 }
 
 /// Where the lines of one request input are read again.
@@ -163,9 +272,9 @@ enum Source {
 
 /// Streams the original request lines to retry, each with its `\n`.
 struct RetryLines {
-    sources: Vec<Option<Source>>,
-    names: Vec<String>,
-    lines: std::vec::IntoIter<(u32, u64, u32)>,
+    sources: std::sync::Arc<Vec<Option<Source>>>,
+    names: std::sync::Arc<[String]>,
+    lines: std::vec::IntoIter<LineAt>,
     buf: Vec<u8>,
     pos: usize,
 }

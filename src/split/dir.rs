@@ -1,4 +1,4 @@
-//! The directory sink: batch files, `rejected.jsonl` and `manifest.json`,
+//! The directory sink: batch files, `rejected.ndjson` and `manifest.json`,
 //! written aside and moved into place only when the whole split succeeded.
 
 use std::fs::{self, File};
@@ -49,7 +49,10 @@ pub struct DirSink {
     staging: PathBuf,
     prefix: String,
     force: bool,
+    /// The refused lines, once the first comes (with `with_rejected`).
     rejected: Option<BufWriter<File>>,
+    /// Refused lines are kept (`with_rejected`).
+    keep_rejected: bool,
     written: Vec<String>,
     /// The output directory did not exist: an abort removes it again.
     created: bool,
@@ -115,6 +118,7 @@ impl DirSink {
             prefix: prefix.to_owned(),
             force,
             rejected: None,
+            keep_rejected: false,
             written: Vec::new(),
             created,
             whole: false,
@@ -152,6 +156,7 @@ impl DirSink {
             prefix: prefix.to_owned(),
             force: false,
             rejected: None,
+            keep_rejected: false,
             written: Vec::new(),
             created: false,
             whole: true,
@@ -190,12 +195,11 @@ impl DirSink {
         self
     }
 
-    /// Also write `rejected.jsonl` (empty when nothing is refused).
+    /// Also write the refused lines to `rejected.ndjson` (`.ndjson`, so
+    /// that `DIR/*.jsonl` is exactly the batch files), made only when a
+    /// line is refused.
     pub fn with_rejected(mut self) -> Result<DirSink> {
-        let path = self.staging.join("rejected.jsonl");
-        let file = File::create(&path).map_err(|e| annotate(e, "cannot create", &path))?;
-        self.rejected = Some(BufWriter::new(file));
-        self.written.push("rejected.jsonl".into());
+        self.keep_rejected = true;
         Ok(self)
     }
 
@@ -253,24 +257,11 @@ impl DirSink {
     }
 
     /// With `force`: outputs of an earlier split that this one would not
-    /// replace (`<prefix>-NNNNN.jsonl` beyond the new count, an old
-    /// `rejected.jsonl`, the manifest) are removed before the new ones land.
+    /// replace (`<prefix>-NNNNN.jsonl` beyond the new count, an old list of
+    /// refused lines or undersized retry set, the manifest) are removed
+    /// before the new ones land.
     fn remove_stale(&self, finals: &[String]) -> io::Result<()> {
-        for entry in fs::read_dir(&self.dir).map_err(|e| annotate(e, "cannot read", &self.dir))? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let ours = name == "manifest.json"
-                || name == "rejected.jsonl"
-                || name
-                    .strip_prefix(&format!("{}-", self.prefix))
-                    .and_then(|rest| rest.strip_suffix(".jsonl"))
-                    .is_some_and(|n| n.len() >= 5 && n.bytes().all(|b| b.is_ascii_digit()));
-            if ours && !finals.contains(&name) {
-                fs::remove_file(entry.path())
-                    .map_err(|e| annotate(e, "cannot remove", &entry.path()))?;
-            }
-        }
-        Ok(())
+        remove_previous(&self.dir, &self.prefix, finals)
     }
 }
 
@@ -296,6 +287,35 @@ impl DirSink {
         }
         Ok(())
     }
+}
+
+/// The refused lines of a split with `skip_invalid`.
+pub const REJECTED: &str = "rejected.ndjson";
+
+/// A retry set too small for a compliant batch.
+pub const UNDERSIZED: &str = "retry-undersized.ndjson";
+
+/// Removes from `dir` what an earlier split or retry set wrote there and
+/// `keep` does not name: batch files `<prefix>-NNNNN.jsonl`, the manifest,
+/// the refused lines and an undersized retry set (and their names from
+/// before they were `.ndjson`). Nothing else is touched.
+pub(crate) fn remove_previous(dir: &Path, prefix: &str, keep: &[String]) -> io::Result<()> {
+    for entry in fs::read_dir(dir).map_err(|e| annotate(e, "cannot read", dir))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = matches!(
+            name.as_str(),
+            "manifest.json" | REJECTED | UNDERSIZED | "rejected.jsonl" | "retry-undersized.jsonl"
+        ) || name
+            .strip_prefix(&format!("{prefix}-"))
+            .and_then(|rest| rest.strip_suffix(".jsonl"))
+            .is_some_and(|n| n.len() >= 5 && n.bytes().all(|b| b.is_ascii_digit()));
+        if ours && !keep.contains(&name) {
+            fs::remove_file(entry.path())
+                .map_err(|e| annotate(e, "cannot remove", &entry.path()))?;
+        }
+    }
+    Ok(())
 }
 
 /// What an output directory holds.
@@ -421,7 +441,12 @@ impl Sink for DirSink {
     }
 
     fn reject(&mut self, rejected: &Rejected) -> io::Result<()> {
-        let path = self.staging.join("rejected.jsonl");
+        let path = self.staging.join(REJECTED);
+        if self.keep_rejected && self.rejected.is_none() {
+            let file = File::create(&path).map_err(|e| annotate(e, "cannot create", &path))?;
+            self.rejected = Some(BufWriter::new(file));
+            self.written.push(REJECTED.into());
+        }
         if let Some(out) = self.rejected.as_mut() {
             serde_json::to_writer(&mut *out, rejected)
                 .map_err(io::Error::from)
@@ -437,7 +462,7 @@ impl Sink for DirSink {
 
     fn commit(&mut self, manifest: &Manifest) -> io::Result<()> {
         if let Some(out) = self.rejected.take() {
-            let path = self.staging.join("rejected.jsonl");
+            let path = self.staging.join(REJECTED);
             let file = out
                 .into_inner()
                 .map_err(|e| annotate(e.into_error(), "cannot write", &path))?;

@@ -52,7 +52,8 @@ use crate::validate::{
     for_each_prechecked, Diagnostic, Limits, Precheck, Severity, Validator, Verdict,
 };
 
-pub use self::dir::DirSink;
+pub(crate) use self::dir::remove_previous;
+pub use self::dir::{DirSink, REJECTED, UNDERSIZED};
 use self::manifest::widen_batch_names;
 pub use self::manifest::{BatchInfo, InputInfo, Manifest, ManifestLimits};
 use self::plan::{PlanLimits, Planner};
@@ -86,6 +87,8 @@ pub struct SplitOptions {
     pub id_prefix: String,
     /// Split the valid records and refuse the invalid ones, instead of failing.
     pub skip_invalid: bool,
+    /// Treat a record that draws a warning as invalid.
+    pub deny_warnings: bool,
 }
 
 impl SplitOptions {
@@ -119,6 +122,13 @@ impl SplitOptions {
         self.skip_invalid = yes;
         self
     }
+
+    /// Whether a record that draws a warning (an unknown model far from
+    /// every known one, an unknown field, ...) is refused as invalid.
+    pub fn deny_warnings(mut self, yes: bool) -> Self {
+        self.deny_warnings = yes;
+        self
+    }
 }
 
 impl Default for SplitOptions {
@@ -128,6 +138,7 @@ impl Default for SplitOptions {
             wrap: false,
             id_prefix: "req-".into(),
             skip_invalid: false,
+            deny_warnings: false,
         }
     }
 }
@@ -395,6 +406,12 @@ impl<S: Sink> Splitter<S> {
             None => self.validator.check(&frame, &mut diagnostics),
         };
         self.diagnostics = diagnostics;
+        let verdict = match verdict {
+            Verdict::Valid if self.options.deny_warnings && !self.diagnostics.is_empty() => {
+                Verdict::Invalid
+            }
+            verdict => verdict,
+        };
         if !self.diagnostics.is_empty() {
             // A reference count, for the caller to show the line.
             self.last_frame = Some(frame.clone());

@@ -37,8 +37,9 @@ pub struct PlanLimits {
     pub max_bytes: u64,
 }
 
-/// Why no compliant split exists.
+/// Why no compliant split exists: each reason names the limit that binds.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Infeasible {
     /// Fewer records than one batch needs.
     TooFewRecords {
@@ -52,6 +53,20 @@ pub enum Infeasible {
     NoRunFits {
         /// 0-based index of the record where every split became impossible.
         record: u64,
+        /// The fewest records a batch.
+        min_records: u64,
+        /// The most bytes a batch.
+        max_bytes: u64,
+    },
+    /// The count of records alone forbids it: no number of batches of
+    /// `min_records` to `max_records` records adds up to `records`.
+    RecordCount {
+        /// Records in all.
+        records: u64,
+        /// The fewest records a batch.
+        min_records: u64,
+        /// The most records a batch.
+        max_records: u64,
     },
     /// The limits contradict each other: no batch holds at least
     /// `min_records` and at most `max_records` records.
@@ -81,12 +96,39 @@ impl fmt::Display for Infeasible {
                 f,
                 "no batch can hold at least {min_records} and at most {max_records} records"
             ),
-            Infeasible::NoRunFits { record } => write!(
+            Infeasible::NoRunFits {
+                record,
+                min_records,
+                max_bytes,
+            } => write!(
                 f,
-                "no compliant split: by valid record {} no batch of enough records \
-                 fits in the byte limit",
-                record + 1
+                "no compliant split: by valid record {}, no run of {} fits in the \
+                 byte limit of {max_bytes} bytes a batch",
+                record + 1,
+                count(
+                    *min_records,
+                    "record (the minimum a batch)",
+                    "records (the minimum a batch)"
+                )
             ),
+            Infeasible::RecordCount {
+                records,
+                min_records,
+                max_records,
+            } => {
+                // The fewest batches that could hold them all, by count.
+                let k = records.div_ceil(*max_records);
+                write!(
+                    f,
+                    "{} cannot make batches of {min_records} to {max_records} records: \
+                     {} at most {}, and {} at least {}",
+                    count(*records, "valid record", "valid records"),
+                    count(k - 1, "batch holds", "batches hold"),
+                    (k - 1) * max_records,
+                    count(k, "batch needs", "batches need"),
+                    k * min_records
+                )
+            }
         }
     }
 }
@@ -385,11 +427,27 @@ impl Planner {
         if self.n == 0 {
             return Ok(Vec::new());
         }
+        let l = self.limits;
+        let no_run = |record| Infeasible::NoRunFits {
+            record,
+            min_records: l.min_records,
+            max_bytes: l.max_bytes,
+        };
         if let Some(record) = self.dead_at {
-            return Err(Infeasible::NoRunFits { record });
+            return Err(no_run(record));
         }
         if self.cell(self.n).batches == NONE {
-            return Err(Infeasible::NoRunFits { record: self.n - 1 });
+            // The fewest batches the count allows, and whether that many
+            // can hold enough: if not, the count binds, not the bytes.
+            let k = self.n.div_ceil(l.max_records);
+            if k.saturating_mul(l.min_records) > self.n {
+                return Err(Infeasible::RecordCount {
+                    records: self.n,
+                    min_records: l.min_records,
+                    max_records: l.max_records,
+                });
+            }
+            return Err(no_run(self.n - 1));
         }
         let ends = self.chain(self.n);
         self.committed = self.n;
@@ -400,6 +458,60 @@ impl Planner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each reason names the limit that binds, with the numbers: the count
+    /// (30 records, batches of 20 to 25: one holds 25, two need 40), or the
+    /// bytes (a run of the minimum too large), never the other.
+    #[test]
+    fn the_reason_names_the_limit_that_binds() {
+        let l = PlanLimits {
+            max_records: 25,
+            min_records: 20,
+            max_bytes: 5_000_000,
+        };
+        let err = plan(&[100; 30], l).unwrap_err();
+        assert_eq!(
+            err,
+            Infeasible::RecordCount {
+                records: 30,
+                min_records: 20,
+                max_records: 25
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "30 valid records cannot make batches of 20 to 25 records: 1 batch holds at most \
+             25, and 2 batches need at least 40"
+        );
+        // Enough records by count, but 20 of them never fit in 1,000 bytes.
+        let l = PlanLimits {
+            max_bytes: 1000,
+            ..l
+        };
+        let err = plan(&[100; 30], l).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Infeasible::NoRunFits {
+                    max_bytes: 1000,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains(
+                "no run of 20 records (the minimum a batch) fits in the byte limit of 1000 bytes"
+            ),
+            "{err}"
+        );
+        // 45 records make two batches (25 + 20 or so): no error.
+        let l = PlanLimits {
+            max_bytes: 5_000_000,
+            ..l
+        };
+        assert_eq!(plan(&[100; 45], l).unwrap().len(), 2);
+    }
 
     fn plan(sizes: &[u64], l: PlanLimits) -> Result<Vec<u64>, Infeasible> {
         let mut p = Planner::new(l);

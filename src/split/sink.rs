@@ -49,7 +49,7 @@ impl Record {
     }
 }
 
-/// A refused line, as `rejected.jsonl` holds it.
+/// A refused line, as `rejected.ndjson` holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Rejected {
     /// The input's name.
@@ -108,7 +108,7 @@ pub fn batch_file_name(prefix: &str, index: usize) -> String {
 }
 
 /// A sink that writes nothing: a dry run. It hashes each batch as
-/// [`DirSink`] would write it (on the calling thread: about 1 s a GiB with
+/// [`DirSink`](super::DirSink) would write it (on the calling thread: about 1 s a GiB with
 /// SHA-NI) and keeps the manifest, so a dry run's manifest is the one a real
 /// run would write. Memory: one name and one hash a batch.
 #[derive(Debug)]
@@ -121,7 +121,7 @@ pub struct DryRunSink {
 
 impl DryRunSink {
     /// A dry run naming its batches `<prefix>-00001.jsonl`, ... as
-    /// [`DirSink`] does.
+    /// [`DirSink`](super::DirSink) does.
     pub fn new(prefix: &str) -> DryRunSink {
         DryRunSink {
             prefix: prefix.to_owned(),
@@ -164,6 +164,34 @@ pub struct MemorySink {
     pub rejected: Vec<Rejected>,
     /// The manifest, once committed.
     pub manifest: Option<Manifest>,
+}
+
+impl MemorySink {
+    /// Batch `index` (0-based) as the bytes of its file: each record and
+    /// its `\n`. `O(batch)`: one copy.
+    ///
+    /// ```
+    /// use syncbatch::split::{split, MemorySink, SplitOptions};
+    /// use syncbatch::validate::{validate_reader, Limits};
+    /// use syncbatch::Input;
+    ///
+    /// let input = Input::open("examples/data/input.jsonl")?;
+    /// let options = SplitOptions::new().limits(Limits::default().min_records(5).max_records(10));
+    /// let (_, sink) = split([input], options, MemorySink::default())?;
+    /// let file = sink.file(1).expect("a second batch");
+    /// assert!(validate_reader(&file[..], Limits::default().min_records(5))?.summary.valid);
+    /// assert!(sink.file(2).is_none());
+    /// # Ok::<(), syncbatch::Error>(())
+    /// ```
+    pub fn file(&self, index: usize) -> Option<Vec<u8>> {
+        let records = self.batches.get(index)?;
+        let mut file = Vec::with_capacity(records.iter().map(|r| r.bytes.len() + 1).sum());
+        for r in records {
+            file.extend_from_slice(&r.bytes);
+            file.push(b'\n');
+        }
+        Some(file)
+    }
 }
 
 impl Sink for MemorySink {

@@ -49,6 +49,7 @@
 mod fast;
 pub(crate) mod json;
 mod options;
+mod probe;
 pub mod report;
 mod schema;
 mod simd;
@@ -65,7 +66,7 @@ use crate::input::{Input, RoomHint};
 
 pub use self::schema::{LEGACY_MODELS, MODELS};
 pub use self::validator::Validator;
-pub(crate) use self::validator::{for_each_prechecked, precheck, Keep, Precheck};
+pub(crate) use self::validator::{for_each_prechecked, line_problem, precheck, Keep, Precheck};
 
 /// How bad a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -331,6 +332,48 @@ pub struct Summary {
     pub valid: bool,
 }
 
+/// Checks frames one at a time into a [`Report`], with the probe the
+/// one-call runs use (a file that is not JSON Lines draws one diagnostic):
+/// for the front ends that drive a [`Validator`] themselves. Also what the
+/// fuzz target holds the one-call runs to.
+#[derive(Default)]
+pub(crate) struct Keeper {
+    report: Report,
+    probe: Option<probe::Probe>,
+    scratch: Vec<Diagnostic>,
+}
+
+impl Keeper {
+    /// Checks one frame.
+    pub(crate) fn check(&mut self, v: &mut Validator, frame: &crate::frame::Frame) {
+        v.check(frame, &mut self.scratch);
+        let out = &mut self.report.diagnostics;
+        let mut emit = |d: &Diagnostic, _: Option<&[u8]>| {
+            out.push(d.clone());
+            std::ops::ControlFlow::Continue(())
+        };
+        let _ = self.probe.get_or_insert_with(probe::Probe::new).line(
+            frame,
+            &mut self.scratch,
+            &mut emit,
+        );
+    }
+
+    /// The file-level rules, and the report.
+    pub(crate) fn finish(mut self, v: Validator, input_end: u64) -> Report {
+        let mut summary = v.finish(input_end, &mut self.scratch);
+        let out = &mut self.report.diagnostics;
+        let mut emit = |d: &Diagnostic, _: Option<&[u8]>| {
+            out.push(d.clone());
+            std::ops::ControlFlow::Continue(())
+        };
+        let probe = self.probe.unwrap_or_else(probe::Probe::new);
+        let _ = probe.finish(&mut summary, &mut self.scratch, &mut emit);
+        self.report.summary = summary;
+        self.report
+    }
+}
+
 /// All the diagnostics and the summary of one file.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
@@ -410,16 +453,15 @@ where
 {
     use futures::StreamExt;
     let mut v = Validator::new(limits);
-    let mut report = Report::default();
+    let mut keep = Keeper::default();
     let mut frames = std::pin::pin!(frames);
     let mut end = 0;
     while let Some(frame) = frames.next().await {
         let frame = frame?;
         end = frame.end();
-        v.check(&frame, &mut report.diagnostics);
+        keep.check(&mut v, &frame);
     }
-    report.summary = v.finish(end, &mut report.diagnostics);
-    Ok(report)
+    Ok(keep.finish(v, end))
 }
 
 /// Validates a whole file from an async reader, one frame at a time on the
@@ -447,13 +489,12 @@ where
 {
     use futures::StreamExt;
     let mut v = Validator::new(limits);
-    let mut report = Report::default();
+    let mut keep = Keeper::default();
     let frames = crate::frame::frame_stream(reader, v.framer());
     let mut frames = std::pin::pin!(frames);
     while let Some(frame) = frames.next().await {
-        v.check(&frame?, &mut report.diagnostics);
+        keep.check(&mut v, &frame?);
     }
     let end = frames.decoder().position();
-    report.summary = v.finish(end, &mut report.diagnostics);
-    Ok(report)
+    Ok(keep.finish(v, end))
 }

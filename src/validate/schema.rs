@@ -419,12 +419,24 @@ impl<'l> Checker<'l> {
                         format!("model \"{m}\" is deprecated"),
                     );
                 } else if !MODELS.contains(&m) {
-                    self.warn(
-                        Code::UnknownModel,
-                        &path.key("model"),
-                        at,
-                        format!("model \"{m}\" is not one of {}", MODELS.join(", ")),
-                    );
+                    match near_miss(m) {
+                        // A typo ships otherwise, to be refused a day later.
+                        Some(known) => self.error(
+                            Code::UnknownModel,
+                            &path.key("model"),
+                            at,
+                            format!("model \"{m}\" is not a model: did you mean `{known}`?"),
+                        ),
+                        None => self.warn(
+                            Code::UnknownModel,
+                            &path.key("model"),
+                            at,
+                            format!(
+                                "model \"{m}\" is not one of {} (a newer model may be fine)",
+                                MODELS.join(", ")
+                            ),
+                        ),
+                    }
                 }
                 Some(m)
             }
@@ -740,4 +752,90 @@ pub(crate) fn position(line: &str, s: &str) -> Option<usize> {
     let start = line.as_ptr() as usize;
     let p = s.as_ptr() as usize;
     (p >= start && p <= start + line.len()).then(|| (p - start).saturating_sub(1))
+}
+
+/// The known model (current or legacy) that `name` most likely misspells:
+/// the same but for case, or within two edits (insertions, deletions,
+/// substitutions) of it; the nearest, the first listed on a tie. `None`
+/// for a name far from every known one, which may be a newer model.
+pub(crate) fn near_miss(name: &str) -> Option<&'static str> {
+    let known = MODELS.iter().chain(LEGACY_MODELS).copied();
+    if let Some(same) = known.clone().find(|k| k.eq_ignore_ascii_case(name)) {
+        return Some(same);
+    }
+    known
+        .filter_map(|k| edits_within(name, k, 2).map(|d| (d, k)))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+/// The edit distance between `a` and `b` (by characters), when it is at
+/// most `max`. `O(len(a) * len(b))` for the short names it compares.
+fn edits_within(a: &str, b: &str, max: usize) -> Option<usize> {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > max {
+        return None;
+    }
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    let d = row[b.len()];
+    (d <= max).then_some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_misses_of_known_models_are_named() {
+        assert_eq!(near_miss("lipsync-2-prp"), Some("lipsync-2-pro"));
+        assert_eq!(near_miss("Lipsync-2"), Some("lipsync-2"));
+        assert_eq!(near_miss("LIPSYNC-2-PRO"), Some("lipsync-2-pro"));
+        assert_eq!(near_miss("lipsync2"), Some("lipsync-2"));
+        assert_eq!(near_miss("react-2"), Some("react-1"));
+        assert_eq!(near_miss("lipsync-1.8.1"), Some("lipsync-1.8.0"));
+        assert_eq!(near_miss("wav2lip-hd"), None);
+        assert_eq!(near_miss("lipsync-9000"), None);
+        assert_eq!(near_miss(""), None);
+    }
+
+    #[test]
+    fn edit_distance_against_a_reference() {
+        // Every pair of short strings over a small alphabet, against the
+        // plain recursive definition.
+        fn reference(a: &[u8], b: &[u8]) -> usize {
+            match (a, b) {
+                ([], _) => b.len(),
+                (_, []) => a.len(),
+                ([x, ra @ ..], [y, rb @ ..]) => (reference(ra, rb) + usize::from(x != y))
+                    .min(reference(ra, b) + 1)
+                    .min(reference(a, rb) + 1),
+            }
+        }
+        let words: Vec<String> = (0..81)
+            .flat_map(|n: u32| {
+                let w: String = (0..n % 5)
+                    .map(|k| ['a', 'b', 'c'][((n / 3u32.pow(k)) % 3) as usize])
+                    .collect();
+                [w]
+            })
+            .collect();
+        for a in &words {
+            for b in &words {
+                let d = reference(a.as_bytes(), b.as_bytes());
+                let want = (d <= 2).then_some(d);
+                assert_eq!(edits_within(a, b, 2), want, "{a:?} {b:?}");
+            }
+        }
+    }
 }

@@ -11,6 +11,8 @@ use crate::ids::IdSet;
 use crate::input::{room_for, Input, RoomHint};
 use crate::observe::{Observer, PROGRESS_EVERY};
 
+use super::probe::Probe;
+
 /// Checks one batch input file, a line at a time. See the
 /// [module docs](crate::validate).
 #[derive(Debug)]
@@ -207,12 +209,19 @@ impl Validator {
         self.bytes = frame.end();
         if self.file_rules && self.bytes > self.limits.max_bytes && !self.too_large_reported {
             self.too_large_reported = true;
+            // A line that is over the limit alone makes every file that
+            // holds it too large: no split helps that one.
+            let hint = if frame.len() >= self.limits.max_bytes {
+                "this record alone is over the limit, so no split can help (see record_too_large)"
+            } else {
+                "`syncbatch split` cuts it into files that fit"
+            };
             out.push(diag(
                 Severity::Error,
                 Code::FileTooLarge,
                 None,
                 format!(
-                    "the file passes {} bytes on this line (use `syncbatch split`)",
+                    "the file passes {} bytes on this line: {hint}",
                     self.limits.max_bytes
                 ),
             ));
@@ -502,8 +511,9 @@ impl Validator {
                 severity: Severity::Error,
                 code: Code::TooFewRecords,
                 message: format!(
-                    "the file has {} records; a batch needs at least {}",
-                    self.records, self.limits.min_records
+                    "the file has {}; a batch needs at least {}",
+                    crate::util::count(self.records, "record", "records"),
+                    self.limits.min_records
                 ),
                 request_id: None,
                 path: None,
@@ -517,6 +527,37 @@ impl Validator {
             warnings: self.warnings,
             valid: self.errors == 0 && (!self.deny_warnings || self.warnings == 0),
         }
+    }
+}
+
+/// Why a line is no JSON object, in the validator's words: its code, the
+/// 1-based column it points at, and the message `validate` prints; `None`
+/// for a JSON object. For other readers of lines (merge), so that one line
+/// draws one wording everywhere. `O(line)`.
+pub(crate) fn line_problem(line: &[u8]) -> Option<(Code, Option<u64>, String)> {
+    let text = match std::str::from_utf8(line) {
+        Ok(text) => text,
+        Err(e) => {
+            let at = e.valid_up_to();
+            return Some((
+                Code::InvalidUtf8,
+                Some(at as u64 + 1),
+                utf8_message(line, at, 1),
+            ));
+        }
+    };
+    match json::parse(text) {
+        Ok(tree) if tree.as_object().is_some() => None,
+        Ok(tree) => Some((
+            Code::NotAnObject,
+            Some(1),
+            format!("a batch line must be a JSON object, not {}", tree.kind()),
+        )),
+        Err(e) => Some((
+            Code::InvalidJson,
+            (e.column() > 0).then_some(e.column() as u64),
+            json_message(&e),
+        )),
     }
 }
 
@@ -677,6 +718,7 @@ impl Validator {
         let mut diagnostics = Vec::new();
         let (mut frames, mut position, mut line) = (0u64, 0u64, 0u64);
         let mut stopped = false;
+        let mut probe = Probe::new();
         let read = for_each_prechecked(reader, framer, |frame, pre, ahead| {
             position = frame.end();
             line = frame.number();
@@ -686,16 +728,12 @@ impl Validator {
             }
             self.warm(ahead);
             self.check_prechecked(&frame, pre, &mut diagnostics);
-            if !diagnostics.is_empty() {
-                let bytes = match &frame {
-                    Frame::Line(l) => Some(&l.bytes()[..]),
-                    Frame::TooLong(_) => None,
-                };
-                for d in diagnostics.drain(..) {
-                    if observer.diagnostic(name, &d, bytes).is_break() {
-                        stopped = true;
-                        return false;
-                    }
+            if !diagnostics.is_empty() || probe.holding() {
+                let mut emit =
+                    |d: &Diagnostic, bytes: Option<&[u8]>| observer.diagnostic(name, d, bytes);
+                if probe.line(&frame, &mut diagnostics, &mut emit).is_break() {
+                    stopped = true;
+                    return false;
                 }
             }
             if frames.is_multiple_of(PROGRESS_EVERY)
@@ -716,11 +754,13 @@ impl Validator {
                 line,
             })
         })?;
-        let summary = self.finish(end, &mut diagnostics);
-        for d in &diagnostics {
-            if observer.diagnostic(name, d, None).is_break() {
-                return Err(Error::new(ErrorKind::Interrupted));
-            }
+        let mut summary = self.finish(end, &mut diagnostics);
+        let mut emit = |d: &Diagnostic, bytes: Option<&[u8]>| observer.diagnostic(name, d, bytes);
+        if probe
+            .finish(&mut summary, &mut diagnostics, &mut emit)
+            .is_break()
+        {
+            return Err(Error::new(ErrorKind::Interrupted));
         }
         observer.input_done(name, end);
         Ok(summary)
