@@ -145,16 +145,16 @@ fn liberal_reading() {
     );
     assert_eq!(
         s,
-        json!({"requests":4,"completed":1,"failed":1,"rejected":0,"other":1,"missing":1,"duplicates":0,"unknown":1,"malformed":4})
+        json!({"requests":4,"completed":1,"failed":1,"rejected":0,"other":1,"missing":1,"duplicates":0,"unknown":1,"malformed":4,"skipped":0})
     );
     // Each note says where, down to the column where the line breaks.
     let stderr = text(&o.stderr);
     for note in [
-        "output-0.jsonl:4:1: not valid JSON: expected value\n",
+        "output-0.jsonl:4:1: not one JSON value: expected value\n",
         "output-0.jsonl:5: no string request_id\n",
-        "output-0.jsonl:6: not a JSON object but an array\n",
+        "output-0.jsonl:6:1: a batch line must be a JSON object, not an array\n",
         "output-0.jsonl:8:33: last line cut short (an interrupted download?): \
-         not valid JSON: EOF while parsing a string\n",
+         not one JSON value: EOF while parsing a string\n",
     ] {
         assert!(stderr.contains(note), "{note:?} not in {stderr}");
     }
@@ -442,7 +442,7 @@ fn a_small_retry_set_goes_to_the_undersized_file() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(s["failed"], 3);
     assert!(
-        text(&o.stderr).contains("retry-undersized.jsonl"),
+        text(&o.stderr).contains("retry-undersized.ndjson"),
         "{}",
         text(&o.stderr)
     );
@@ -450,7 +450,7 @@ fn a_small_retry_set_goes_to_the_undersized_file() {
         "syncbatch-cli-merge-{}-small-retry",
         std::process::id()
     ));
-    let undersized = fs::read_to_string(dir.join("retry/retry-undersized.jsonl")).unwrap();
+    let undersized = fs::read_to_string(dir.join("retry/retry-undersized.ndjson")).unwrap();
     assert_eq!(undersized.lines().count(), 3);
     assert!(undersized.lines().next().unwrap().contains("\"r0\""));
 }
@@ -711,7 +711,7 @@ fn a_retry_set_from_requests_on_standard_input_or_a_pipe() {
         }
         let o = child.wait_with_output().unwrap();
         assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o.stderr));
-        fs::read_to_string(retry.join("retry-undersized.jsonl")).unwrap()
+        fs::read_to_string(retry.join("retry-undersized.ndjson")).unwrap()
     };
     let want = retry_set("from-file", p(&req), false);
     // The original lines of the three FAILED requests, in request order.
@@ -840,17 +840,26 @@ fn outputs_never_replace_inputs_or_each_other() {
         );
         assert!(!merged.exists());
     }
-    // The same file as a request file and a result file is not refused.
+    // The same file as a request file and a result file is not refused
+    // when its lines are both (an output file carries each request's
+    // endpoint and payload beside its status).
+    let both = dir.join("both.jsonl");
+    fs::write(
+        &both,
+        r#"{"request_id":"a","endpoint":"/v2/generate","payload":{},"status":"COMPLETED","error":null,"response":{}}"#.to_owned() + "\n",
+    )
+    .unwrap();
     let args = [
         "merge",
         "--requests",
-        p(&req),
+        p(&both),
         "--results",
-        p(&req),
+        p(&both),
         "--out",
         "/dev/null",
     ];
-    assert_eq!(run(&args).status.code(), Some(0));
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }
 
 /// A retry directory that cannot be used is refused before the merge, so
@@ -883,11 +892,26 @@ fn an_unusable_retry_dir_is_refused_before_anything_is_written() {
         text(&o.stderr)
     );
     assert!(
-        !text(&o.stderr).contains("--force"),
-        "merge has no --force: {}",
+        text(&o.stderr).contains("--force"),
+        "the message names --force: {}",
         text(&o.stderr)
     );
     assert!(!merged.exists());
+    assert_eq!(fs::read_to_string(taken.join("notes.txt")).unwrap(), "mine");
+    // With --force the retry set goes in beside what is there, which stays.
+    let o = run(&[
+        "merge",
+        "--requests",
+        p(&req),
+        "--results",
+        p(&results),
+        "--out",
+        p(&merged),
+        "--retry-dir",
+        p(&taken),
+        "--force",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(fs::read_to_string(taken.join("notes.txt")).unwrap(), "mine");
 }
 

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use syncbatch::merge::{merge_files, MergeJob, MergeSummary, RetrySet};
+use syncbatch::merge::{merge_files, MergeJob, MergeSummary, RetryOptions, RetrySet};
 use syncbatch::output::OutputFile;
 use syncbatch::{Error, Input, Observer};
 
@@ -14,6 +14,15 @@ use super::{NOT_COMPLIANT, OK};
 
 /// Join batch output files back to the requests, keyed by request_id.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  syncbatch merge --requests batches/*.jsonl --results downloads/*.jsonl --out merged.jsonl
+  syncbatch merge --requests batches/*.jsonl --results downloads/*.jsonl \\
+      --out merged.jsonl --summary summary.json --unknown unknown.jsonl --retry-dir retry/
+
+Exit codes: 0 merged; 1 with --strict, something missing, unknown or malformed;
+2 usage or I/O error (including request and result files that look swapped);
+130 interrupted (nothing left half-written).")]
 pub struct Args {
     /// Batch input files (or original inputs carrying their ids): the order and the set of ids.
     #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
@@ -28,9 +37,15 @@ pub struct Args {
     /// Also write the figures as JSON here (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
-    /// Write the requests not COMPLETED here as compliant batch files.
+    /// Write the requests not COMPLETED here as compliant batch files (DIR
+    /// absent or empty unless --force; too few for a batch go to
+    /// DIR/retry-undersized.ndjson).
     #[arg(long, value_name = "DIR")]
     pub retry_dir: Option<PathBuf>,
+    /// Write the retry set into a --retry-dir that is not empty, replacing
+    /// an earlier retry set there (to run a merge again).
+    #[arg(long, requires = "retry_dir")]
+    pub force: bool,
     /// Write result lines whose request_id is not among the requests here
     /// (`-`: standard output).
     #[arg(long, value_name = "FILE")]
@@ -93,8 +108,21 @@ pub fn run(args: Args) -> u8 {
     shown.bar.finish_and_clear();
     let report = match report {
         Ok(report) => report,
+        // A closed pipe (`--out - | head`) ends the merge quietly, as Unix
+        // tools do.
+        Err(e) if is_broken_pipe(&e) => return OK,
         Err(e) => {
-            eprintln!("syncbatch: {e}");
+            let hint = match e.kind() {
+                syncbatch::ErrorKind::Io(io) if io.kind() == io::ErrorKind::AlreadyExists => {
+                    " (--force replaces an earlier retry set there)"
+                }
+                syncbatch::ErrorKind::Conflict(why) if why.contains("look swapped") => {
+                    " (give the batch input files to --requests and the downloaded \
+                     output files to --results)"
+                }
+                _ => "",
+            };
+            eprintln!("syncbatch: {e}{hint}");
             return status_of(&e);
         }
     };
@@ -169,7 +197,8 @@ fn job(args: &Args, limits: syncbatch::validate::Limits) -> Result<MergeJob, Str
         .iter()
         .map(|p| open(p).map_err(|e| too_many_open(e, p, args.results.len(), open_files)))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut job = MergeJob::new(requests, results, out).limits(limits);
+    let retry = RetryOptions::new().limits(limits).force(args.force);
+    let mut job = MergeJob::new(requests, results, out).retry_options(retry);
     if let Some(file) = unknown {
         job = job.unknown(file);
     }
@@ -180,6 +209,11 @@ fn job(args: &Args, limits: syncbatch::validate::Limits) -> Result<MergeJob, Str
         job = job.retry_dir(dir);
     }
     Ok(job)
+}
+
+/// Whether writing failed because the reader of a pipe went away.
+fn is_broken_pipe(e: &Error) -> bool {
+    matches!(e.kind(), syncbatch::ErrorKind::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
 }
 
 fn job_bytes(job: &MergeJob) -> u64 {
@@ -301,6 +335,7 @@ fn print_table(s: &MergeSummary) {
         ("duplicates", s.duplicates),
         ("unknown", s.unknown),
         ("malformed", s.malformed),
+        ("skipped", s.skipped),
     ];
     let mut err = io::stderr().lock();
     for (name, n) in rows {

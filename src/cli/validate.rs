@@ -12,6 +12,13 @@ use super::{open, progress, status_of, LimitArgs, FAILURE, NOT_COMPLIANT, OK};
 
 /// Check each file as one batch input file.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  syncbatch validate input.jsonl
+  syncbatch validate --format json batches/*.jsonl > diagnostics.jsonl
+
+Exit codes: 0 every file valid; 1 a file not compliant (or, with --deny-warnings,
+with warnings); 2 usage or I/O error; 130 interrupted.")]
 pub struct Args {
     /// Files to check; `-` or none reads standard input.
     pub files: Vec<PathBuf>,
@@ -39,6 +46,10 @@ pub fn run(args: Args) -> u8 {
     } else {
         args.files.clone()
     };
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        eprintln!("syncbatch: standard input (`-`) can be read only once: name it once");
+        return FAILURE;
+    }
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let mut status = OK;
     for path in &files {
