@@ -168,10 +168,12 @@ pub fn split(data: &[u8]) {
         .min_records(((b % 3) as u64).min(max_records))
         .max_bytes(64 + (a as u64) * 8);
     let wrap = a & 0x80 != 0;
+    let deny_warnings = a & 0x40 != 0;
     let options = SplitOptions::new()
         .limits(limits)
         .wrap(wrap)
-        .skip_invalid(true);
+        .skip_invalid(true)
+        .deny_warnings(deny_warnings);
     let input_bytes = crate::Input::from_bytes("fuzz", input.to_vec());
     match split([input_bytes], options, MemorySink::default()) {
         Ok((summary, sink)) => {
@@ -207,7 +209,10 @@ pub fn split(data: &[u8]) {
                 v.next_input("fuzz");
                 let mut valid = Vec::new();
                 for frame in v.framer().frames(input.to_vec()) {
-                    if v.check(&frame, &mut Vec::new()) == Verdict::Valid {
+                    let mut found = Vec::new();
+                    let verdict = v.check(&frame, &mut found);
+                    // With deny_warnings, a warning refuses the record too.
+                    if verdict == Verdict::Valid && (!deny_warnings || found.is_empty()) {
                         if let Frame::Line(l) = frame {
                             valid.push(l.into_bytes());
                         }
@@ -244,6 +249,10 @@ pub fn merge(data: &[u8]) {
     let results = crate::Input::open(&path).expect("the file was just written");
     m.add_results(results, &mut unknown)
         .expect("the file was just written");
+    // The swap check: results that hold lines and none with a status.
+    if let Some(why) = m.looks_swapped() {
+        assert!(why.contains("look swapped"), "{why}");
+    }
     let mut out = Vec::new();
     let s = m
         .write_merged(&mut out)
