@@ -57,10 +57,14 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod api;
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "generate")]
 pub mod cookbook;
 mod cpu;
 mod error;
+#[cfg(feature = "fake-api")]
+pub mod fake_api;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -25,6 +25,10 @@ enum Command {
     Split(cli::split::Args),
     /// Join batch output files back to the requests, in request order.
     Merge(cli::merge::Args),
+    /// Talk to the Sync Batch API: create, get, list, download.
+    Batch(cli::batch::Args),
+    /// List the models the API offers.
+    Models(cli::batch::ModelsArgs),
     /// Print a shell completion script to stdout, e.g.
     /// `syncbatch completions bash > ~/.local/share/bash-completion/completions/syncbatch`.
     Completions {
@@ -65,6 +69,8 @@ fn main() -> ExitCode {
         Command::Validate(args) => cli::validate::run(args),
         Command::Split(args) => cli::split::run(args),
         Command::Merge(args) => cli::merge::run(args),
+        Command::Batch(args) => cli::batch::run(args),
+        Command::Models(args) => cli::batch::models(args),
         Command::Completions { shell } => completions(shell),
     };
     ExitCode::from(status)

@@ -1,6 +1,7 @@
 //! Subcommands: argument parsing, progress display and output formats. The
 //! work itself is one library call each.
 
+pub mod batch;
 pub mod interrupt;
 pub mod merge;
 pub mod split;
