@@ -342,10 +342,10 @@ async fn api(
                     .log
                     .iter()
                     .map(|l| {
-                        let ms = start.map_or(0, |t| l.at.duration_since(t).as_millis());
+                        let ms = start.map_or(0.0, |t| l.at.duration_since(t).as_secs_f64() * 1000.0);
                         format!(
                             "{}\n",
-                            json!({"ms": ms as u64, "origin": format!("{:?}", l.origin), "method": l.method,
+                            json!({"ms": ms, "origin": format!("{:?}", l.origin), "method": l.method,
                                    "path": l.path, "keyed": l.keyed, "status": l.status})
                         )
                     })
@@ -436,7 +436,8 @@ async fn api(
                 {"id": "m2", "name": "lipsync-2-pro", "type": "lipsync", "version": "2", "description": "", "deprecatedAt": null},
                 {"id": "m3", "name": "sync-3", "type": "lipsync", "version": "3", "description": "", "deprecatedAt": null},
                 {"id": "m4", "name": "react-1", "type": "lipsync", "version": "1", "description": "", "deprecatedAt": null},
-                {"id": "m5", "name": "lipsync-1.9.0-beta", "type": "lipsync", "version": "1.9", "description": "", "deprecatedAt": null}
+                {"id": "m5", "name": "lipsync-1.9.0-beta", "type": "lipsync", "version": "1.9", "description": "", "deprecatedAt": null},
+                {"id": "m6", "name": "lipsync-3", "type": "lipsync", "version": "3", "description": "newer than the built-in list", "deprecatedAt": null}
             ])
             .to_string(),
         )),

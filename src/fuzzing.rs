@@ -375,3 +375,33 @@ pub fn render(data: &[u8]) {
         }
     }
 }
+
+/// Every parser of the API's answers, on any bytes (feature `client`): a
+/// Batch, a list of batches or models (bare or wrapped), an error body
+/// (its message never empty), a
+/// results line, and the retry hints of any header text. Nothing panics,
+/// and what parses survives a round trip through its own JSON.
+#[cfg(feature = "client")]
+pub fn answers(data: &[u8]) {
+    use crate::api::{Batch, OutputLine};
+    use crate::client::{decode_list, error_message, policy, Model};
+    if let Ok(batches) = decode_list::<Batch>(data) {
+        let text = serde_json::to_vec(&batches).expect("batches serialise");
+        assert_eq!(decode_list::<Batch>(&text).expect("parses again"), batches);
+    }
+    if let Ok(models) = decode_list::<Model>(data) {
+        let text = serde_json::to_vec(&models).expect("models serialise");
+        assert_eq!(decode_list::<Model>(&text).expect("parses again"), models);
+    }
+    let _ = serde_json::from_slice::<OutputLine>(data);
+    for status in [400, 401, 429, 500] {
+        let message = error_message(status, data);
+        assert!(!message.is_empty());
+    }
+    let text = String::from_utf8_lossy(data);
+    let (a, b) = text.split_once('\n').unwrap_or((&text, ""));
+    let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    if let Some(wait) = policy::retry_after(Some(a), Some(b), now) {
+        assert!(wait <= policy::BACKOFF_MAX * 10);
+    }
+}

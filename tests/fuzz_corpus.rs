@@ -54,3 +54,9 @@ fn api_corpus() {
 fn render_corpus() {
     replay("render", syncbatch::fuzzing::render);
 }
+
+#[cfg(feature = "client")]
+#[test]
+fn answers_corpus() {
+    replay("answers", syncbatch::fuzzing::answers);
+}

@@ -33,6 +33,12 @@ pub struct Args {
     /// Print at most N diagnostics per file (counting goes on).
     #[arg(long, value_name = "N")]
     pub max_errors: Option<u64>,
+    /// Check model names against the API's live list (GET /v2/models)
+    /// instead of the built-in one, when SYNC_API_KEY is set.
+    #[arg(long)]
+    pub models_from_api: bool,
+    #[command(flatten)]
+    pub api: super::batch::ApiArgs,
 }
 
 /// Runs the subcommand; returns the exit status.
@@ -50,6 +56,10 @@ pub fn run(args: Args) -> u8 {
         eprintln!("syncbatch: standard input (`-`) can be read only once: name it once");
         return FAILURE;
     }
+    let models = match live_models(&args) {
+        Ok(models) => models,
+        Err(status) => return status,
+    };
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let mut status = OK;
     for path in &files {
@@ -71,7 +81,10 @@ pub fn run(args: Args) -> u8 {
             failed: None,
             bar: progress(input.size(), &name),
         };
-        let validator = Validator::new(limits).deny_warnings(args.deny_warnings);
+        let mut validator = Validator::new(limits).deny_warnings(args.deny_warnings);
+        if let Some(models) = &models {
+            validator = validator.models(models.clone());
+        }
         let result = validator.run(input, &mut printer);
         printer.bar.finish_and_clear();
         let (printed, failed) = (printer.printed, printer.failed.take());
@@ -110,6 +123,35 @@ pub fn run(args: Args) -> u8 {
             FAILURE
         }
         _ => status,
+    }
+}
+
+/// With `--models-from-api` and a key, the API's model names.
+fn live_models(args: &Args) -> Result<Option<Vec<String>>, u8> {
+    if !args.models_from_api {
+        return Ok(None);
+    }
+    if std::env::var("SYNC_API_KEY").unwrap_or_default().is_empty() {
+        eprintln!(
+            "syncbatch: --models-from-api: SYNC_API_KEY is not set; checking models against \
+             the built-in list"
+        );
+        return Ok(None);
+    }
+    let client = args.api.client()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("syncbatch: cannot start the runtime: {e}");
+            FAILURE
+        })?;
+    match runtime.block_on(client.list_models()) {
+        Ok(models) => Ok(Some(models.into_iter().map(|m| m.name).collect())),
+        Err(e) => {
+            eprintln!("syncbatch: --models-from-api: {e}");
+            Err(FAILURE)
+        }
     }
 }
 

@@ -5,8 +5,10 @@
 //! retry policy, shared by its clones:
 //!
 //! - **Spacing**: no two requests start closer than `60 / N` seconds apart
-//!   (N, the requests-per-minute budget, 60 unless set), redirect hops and
-//!   retries included, so the client never draws a `429` on its own.
+//!   (N, the requests-per-minute budget, 60 unless set; and 2% more, so
+//!   that the server, which counts arrivals, never sees them closer),
+//!   redirect hops and retries included, so the client never draws a `429`
+//!   on its own.
 //! - **Retries**: a `429` waits as `retry-after-ms` /
 //!   `retry-after` says (else backs off); a `GET` that meets a `5xx`, a
 //!   `408`, a timeout or a lost connection backs off (1 s, doubling, at most
@@ -19,14 +21,17 @@
 //!   is in no `Debug`, log line or error message.
 //!
 //! ```no_run
-//! use syncbatch::client::{Client, CreateOptions};
+//! use syncbatch::client::{Client, CreateOptions, Created};
 //!
 //! # async fn run() -> Result<(), syncbatch::client::ClientError> {
 //! let client = Client::builder()
 //!     .api_key(std::env::var("SYNC_API_KEY").unwrap_or_default())
 //!     .rate_limit(60)
 //!     .build()?;
-//! let created = client.create_batch("batches/batch-00001.jsonl".as_ref(), &CreateOptions::default()).await?;
+//! let file = "batches/batch-00001.jsonl".as_ref();
+//! let Created::Batch(created) = client.create_batch(file, &CreateOptions::default()).await? else {
+//!     unreachable!("a dry run answers Created::DryRun");
+//! };
 //! let batch = client.get_batch(&created.id).await?;
 //! let mut out = tokio::fs::File::create("output.jsonl").await.unwrap();
 //! client.download_results(&batch, &mut out).await?;
@@ -301,6 +306,23 @@ impl<T> Listed<T> {
             Listed::Bare(v) | Listed::Data { data: v } | Listed::Batches { batches: v } => v,
         }
     }
+}
+
+/// A list answer's items (a bare array, or one wrapped under `data` or
+/// `batches`), or why the body is not one. For the fuzz target too.
+pub(crate) fn decode_list<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, String> {
+    serde_json::from_slice::<Listed<T>>(body)
+        .map(Listed::into_vec)
+        .map_err(|e| e.to_string())
+}
+
+/// The message an error answer's body gives (the API's error object's, or
+/// the body's start), for the fuzz target too.
+pub(crate) fn error_message(status: u16, body: &[u8]) -> String {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    status_error(status, body, ClientErrorKind::Status)
+        .message()
+        .to_owned()
 }
 
 /// How many redirect hops a request may take.

@@ -84,9 +84,13 @@ pub(crate) fn retry_after(
     after: Option<&str>,
     now: SystemTime,
 ) -> Option<Duration> {
+    let longest = BACKOFF_MAX * 10;
     if let Some(ms) = ms.and_then(|v| v.trim().parse::<f64>().ok()) {
         if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0).min(BACKOFF_MAX * 10));
+            // Capped before it becomes a Duration: a huge hint would not fit.
+            return Some(Duration::from_secs_f64(
+                (ms / 1000.0).min(longest.as_secs_f64()),
+            ));
         }
     }
     let after = after?.trim();
@@ -179,5 +183,9 @@ mod tests {
         assert_eq!(retry_after(Some("soon"), Some("whenever"), now), None);
         assert_eq!(retry_after(None, None, now), None);
         assert_eq!(retry_after(Some("-5"), None, now), None);
+        // Found by the fuzzer: a hint too large for a Duration is capped,
+        // never a panic.
+        assert_eq!(retry_after(Some("1022e20"), None, now), Some(S(600)));
+        assert_eq!(retry_after(None, Some("99999999999999999999"), now), None);
     }
 }

@@ -93,6 +93,8 @@ pub(crate) const MAX_SCRIPT_CHARS: usize = 5000;
 pub(crate) struct Checker<'l> {
     pub(super) line: &'l str,
     pub findings: Vec<Finding>,
+    /// The models a payload may name, when not the built-in list.
+    pub(super) models: Option<&'l [String]>,
 }
 
 impl<'l> Checker<'l> {
@@ -100,7 +102,11 @@ impl<'l> Checker<'l> {
     /// one allocation serves every line.
     pub fn new(line: &'l str, mut findings: Vec<Finding>) -> Self {
         findings.clear();
-        Checker { line, findings }
+        Checker {
+            line,
+            findings,
+            models: None,
+        }
     }
 
     /// Where `s` stands in the line, if it is borrowed from it (the opening
@@ -407,6 +413,14 @@ impl<'l> Checker<'l> {
         }
     }
 
+    /// Whether `m` is a model of the list in force.
+    fn known_model(&self, m: &str) -> bool {
+        match self.models {
+            Some(list) => list.iter().any(|k| k == m),
+            None => MODELS.contains(&m),
+        }
+    }
+
     pub(super) fn payload(&mut self, p: &Entries, path: &Path) {
         let model = match self.req_str(p, path, "model") {
             Some((_, m)) => {
@@ -418,8 +432,12 @@ impl<'l> Checker<'l> {
                         at,
                         format!("model \"{m}\" is deprecated"),
                     );
-                } else if !MODELS.contains(&m) {
-                    match near_miss(m) {
+                } else if !self.known_model(m) {
+                    let near = match self.models {
+                        Some(list) => near_miss_in(m, list.iter().map(String::as_str)),
+                        None => near_miss(m),
+                    };
+                    match near {
                         // A typo ships otherwise, to be refused a day later.
                         Some(known) => self.error(
                             Code::UnknownModel,
@@ -433,7 +451,8 @@ impl<'l> Checker<'l> {
                             at,
                             format!(
                                 "model \"{m}\" is not one of {} (a newer model may be fine)",
-                                MODELS.join(", ")
+                                self.models
+                                    .map_or_else(|| MODELS.join(", "), |l| l.join(", "))
                             ),
                         ),
                     }
@@ -759,7 +778,14 @@ pub(crate) fn position(line: &str, s: &str) -> Option<usize> {
 /// substitutions) of it; the nearest, the first listed on a tie. `None`
 /// for a name far from every known one, which may be a newer model.
 pub(crate) fn near_miss(name: &str) -> Option<&'static str> {
-    let known = MODELS.iter().chain(LEGACY_MODELS).copied();
+    near_miss_in(name, MODELS.iter().chain(LEGACY_MODELS).copied())
+}
+
+/// [`near_miss`] among the models `known`.
+pub(crate) fn near_miss_in<'k>(
+    name: &str,
+    known: impl Iterator<Item = &'k str> + Clone,
+) -> Option<&'k str> {
     if let Some(same) = known.clone().find(|k| k.eq_ignore_ascii_case(name)) {
         return Some(same);
     }
