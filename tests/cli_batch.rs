@@ -313,3 +313,37 @@ fn validate_checks_models_against_the_live_list() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("SYNC_API_KEY is not set"));
 }
+
+/// The fake's own rate limit (120 a minute) against `--rate-limit 600`:
+/// the download's requests draw 429s, wait as told, and get through.
+#[test]
+fn a_server_side_rate_limit_is_waited_out() {
+    let fake = FakeApi::spawn(
+        FakeConfig::default()
+            .timing(Duration::from_millis(50), Duration::from_millis(50))
+            .rate_limit(Some(120)),
+    )
+    .unwrap();
+    let dir = scratch("server-limit");
+    let file = batch_file(&dir, 20);
+    let o = run(&fake, &["batch", "create", p(&file)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let id = json_line(&o)["id"].as_str().unwrap().to_owned();
+    std::thread::sleep(Duration::from_millis(600));
+    let out = dir.join("results.jsonl");
+    let o = run(
+        &fake,
+        &[
+            "batch",
+            "download",
+            &id,
+            "--out",
+            p(&out),
+            "--rate-limit",
+            "600",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(fs::read_to_string(&out).unwrap().lines().count(), 20);
+    assert!(fake.log().iter().any(|l| l.status == 429));
+}

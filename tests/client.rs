@@ -288,3 +288,23 @@ async fn expired_urls_are_asked_again_and_cut_downloads_are_reported() {
         .unwrap_err();
     assert!(err.to_string().contains("not COMPLETED"), "{err}");
 }
+
+/// The fake's own rate limit (600 a minute here) against a client allowed
+/// far more: the fake answers 429 with its hint, and the client waits as
+/// told, then gets through; nothing fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_side_rate_limit_is_waited_out() {
+    let (fake, client) = fake(FakeConfig::default().rate_limit(Some(600))).await;
+    for _ in 0..3 {
+        client.list_models().await.unwrap();
+    }
+    let statuses: Vec<u16> = fake.log().iter().map(|l| l.status).collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+    let (_, throttled) = client.counts();
+    assert!(throttled >= 1);
+}

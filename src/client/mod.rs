@@ -837,3 +837,48 @@ fn encode(id: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A path in the base URL is kept as a prefix, and a trailing `/`
+    /// makes no `//`.
+    #[test]
+    fn paths_join_under_the_base_url() {
+        for (base, want) in [
+            ("https://api.sync.so", "https://api.sync.so/v2/batch"),
+            ("https://api.sync.so/", "https://api.sync.so/v2/batch"),
+            (
+                "http://127.0.0.1:8787/proxy",
+                "http://127.0.0.1:8787/proxy/v2/batch",
+            ),
+            (
+                "http://127.0.0.1:8787/proxy/",
+                "http://127.0.0.1:8787/proxy/v2/batch",
+            ),
+        ] {
+            let client = Client::builder()
+                .api_key("k")
+                .base_url(base)
+                .build()
+                .unwrap();
+            assert_eq!(client.url("v2/batch").unwrap().as_str(), want, "{base}");
+        }
+        for bad in ["ftp://x", "not a url", "/relative"] {
+            let err = Client::builder()
+                .api_key("k")
+                .base_url(bad)
+                .build()
+                .unwrap_err();
+            assert_eq!(err.kind(), ClientErrorKind::Config, "{bad}");
+        }
+        let err = Client::builder()
+            .base_url("https://a.io")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.to_string(), "no API key");
+        let client = Client::builder().api_key("sk-secret").build().unwrap();
+        assert!(!format!("{client:?}").contains("sk-secret"));
+    }
+}
