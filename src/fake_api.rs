@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -303,6 +302,15 @@ async fn serve(
         .path_and_query()
         .map_or("/".to_owned(), |p| p.to_string());
     let keyed = request.headers().contains_key("x-api-key");
+    // The whole request is read before any answer, as a server does, so
+    // that an early answer (401, 429, 500) leaves the connection usable.
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    let request = Request::from_parts(parts, body);
     let answer = match origin {
         Origin::Api => api(&state, request).await,
         Origin::Storage => Ok(storage(&state, &path)),
@@ -328,7 +336,7 @@ fn take_fault(s: &mut State, fits: impl Fn(&Fault) -> bool) -> Option<Fault> {
 
 async fn api(
     state: &Arc<Mutex<State>>,
-    request: Request<Incoming>,
+    request: Request<Bytes>,
 ) -> Result<Response<Body>, std::io::Error> {
     // The fake's own controls, for a fake run as a process: its log, and
     // faults to play (`POST /_fake/fault?kind=429|500|create-then-fail|
@@ -633,7 +641,7 @@ fn storage(state: &Arc<Mutex<State>>, path: &str) -> Response<Body> {
 /// Create Batch: the multipart form read, the batch made (or a dry run).
 async fn create(
     state: &Arc<Mutex<State>>,
-    request: Request<Incoming>,
+    request: Request<Bytes>,
 ) -> Result<Response<Body>, std::io::Error> {
     let boundary = request
         .headers()
@@ -646,10 +654,8 @@ async fn create(
             "expected multipart/form-data",
         ));
     };
-    let body = request
-        .into_body()
-        .into_data_stream()
-        .map(|chunk| chunk.map_err(std::io::Error::other));
+    let body = request.into_body();
+    let body = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
     let mut form = multer::Multipart::new(body, boundary);
     let (mut input, mut webhook, mut dry_run) = (None, None, false);
     while let Ok(Some(field)) = form.next_field().await {
