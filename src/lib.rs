@@ -57,6 +57,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod api;
+pub mod campaign;
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "generate")]
