@@ -308,3 +308,45 @@ async fn a_server_side_rate_limit_is_waited_out() {
     let (_, throttled) = client.counts();
     assert!(throttled >= 1);
 }
+
+/// After a create that may have made a batch, `candidates` finds it (the
+/// one made since, with the file's record count; not one of another
+/// size), and a download cut short is fetched again, whole, by
+/// `download_results_retrying`, leaving nothing aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidates_after_an_ambiguous_create_and_downloads_fetched_again() {
+    let (fake, client) = fake(FakeConfig::default()).await;
+    let other = batch_file("other-size.jsonl", 33);
+    client
+        .create_batch(&other, &CreateOptions::default())
+        .await
+        .unwrap();
+    fake.inject(Fault::CreateThenFail);
+    let file = batch_file("lost.jsonl", 27);
+    let attempt = std::time::SystemTime::now();
+    let err = client
+        .create_batch(&file, &CreateOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.may_have_created());
+    let found = client.candidates(attempt, 27).await.unwrap();
+    assert_eq!(
+        found.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
+        ["batch_000002"]
+    );
+    let done = wait_completed(&client, "batch_000002").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.jsonl");
+    fake.inject(Fault::CutDownload);
+    let n = client
+        .download_results_retrying(&done, &path, 3)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), n);
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 27);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing left aside"
+    );
+}

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use syncbatch::api::{Batch, BatchStatus};
+use syncbatch::api::BatchStatus;
 use syncbatch::client::{Client, ClientError, ClientErrorKind, CreateOptions, Created, ListFilter};
 use syncbatch::validate::{validate_path, Limits};
 
@@ -294,29 +294,14 @@ fn check(file: &Path, limits: Limits, no_validate: bool) -> Result<u64, u8> {
     Ok(report.summary.records)
 }
 
-/// The ids of batches made since five minutes before `attempt` whose
-/// total is `records` (or not known yet).
+/// The ids of the batches a create attempted at `attempt` may have made.
 async fn candidates(
     client: &Client,
     attempt: SystemTime,
     records: u64,
 ) -> Result<Vec<String>, ClientError> {
-    let since = attempt - std::time::Duration::from_secs(300);
-    let since = time::OffsetDateTime::from(since)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let batches = client
-        .list_batches(&ListFilter::default().created_after(since))
-        .await?;
-    Ok(batches
-        .into_iter()
-        .filter(|b: &Batch| {
-            b.metrics
-                .as_ref()
-                .is_none_or(|m| m.total_generations == records || m.total_generations == 0)
-        })
-        .map(|b| b.id)
-        .collect())
+    let batches = client.candidates(attempt, records).await?;
+    Ok(batches.into_iter().map(|b| b.id).collect())
 }
 
 async fn download(client: &Client, id: &str, out: &Path) -> u8 {
@@ -335,34 +320,16 @@ async fn download(client: &Client, id: &str, out: &Path) -> u8 {
         );
         return NOT_COMPLIANT;
     }
-    // A cut-short download is fetched again, whole, up to five times.
-    for attempt in 1..=5 {
-        let result = if out.as_os_str() == "-" {
-            let mut stdout = tokio::io::stdout();
-            client
-                .download_results(&batch, &mut stdout)
-                .await
-                .map(|_| ())
-        } else {
-            download_to(client, &batch, out).await
+    if out.as_os_str() == "-" {
+        let mut stdout = tokio::io::stdout();
+        return match client.download_results(&batch, &mut stdout).await {
+            Ok(_) => OK,
+            Err(e) => failed(&e),
         };
-        match result {
-            Ok(()) => return OK,
-            Err(e)
-                if e.kind() == ClientErrorKind::CutShort
-                    && attempt < 5
-                    && out.as_os_str() != "-" =>
-            {
-                eprintln!("syncbatch: {e}; fetching it again");
-                tokio::time::sleep(std::time::Duration::from_secs(attempt)).await;
-            }
-            Err(e) => return failed(&e),
-        }
     }
-    FAILURE
-}
-
-/// Downloads into a file written aside, renamed once whole.
-async fn download_to(client: &Client, batch: &Batch, out: &Path) -> Result<(), ClientError> {
-    client.download_results_to(batch, out).await.map(|_| ())
+    // A cut-short download is fetched again, whole, up to five times.
+    match client.download_results_retrying(&batch, out, 5).await {
+        Ok(_) => OK,
+        Err(e) => failed(&e),
+    }
 }

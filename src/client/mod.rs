@@ -741,6 +741,59 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The batches that a create of a file of `records` records, attempted
+    /// at `attempt`, may have made: those listed as made since five minutes
+    /// before it (for clock skew) whose total is `records`, or not known
+    /// yet (none, or 0 while pending). For a create that failed with
+    /// [`ClientErrorKind::MayHaveCreated`]: never create again before
+    /// looking. One List Batches call.
+    pub async fn candidates(
+        &self,
+        attempt: SystemTime,
+        records: u64,
+    ) -> Result<Vec<Batch>, ClientError> {
+        let since = attempt
+            .checked_sub(Duration::from_secs(300))
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let since = time::OffsetDateTime::from(since)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let batches = self
+            .list_batches(&ListFilter::default().created_after(since))
+            .await?;
+        Ok(batches
+            .into_iter()
+            .filter(|b| {
+                b.metrics
+                    .as_ref()
+                    .is_none_or(|m| m.total_generations == records || m.total_generations == 0)
+            })
+            .collect())
+    }
+
+    /// [`Client::download_results_to`], fetching a transfer cut short
+    /// again, whole, up to `attempts` times in all, with a back-off of
+    /// 1 s, 2 s, ... between them.
+    pub async fn download_results_retrying(
+        &self,
+        batch: &Batch,
+        path: &Path,
+        attempts: u32,
+    ) -> Result<u64, ClientError> {
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            match self.download_results_to(batch, path).await {
+                Err(e) if e.kind() == ClientErrorKind::CutShort && tried < attempts.max(1) => {
+                    tokio::time::sleep(Duration::from_secs(u64::from(tried))).await;
+                }
+                done => return done,
+            }
+        }
+    }
+}
+
 /// The multipart body of a create, the file streamed from disk.
 async fn form(
     file: &Path,
