@@ -268,7 +268,7 @@ fn run(script: &Script) -> Result<(Vec<SimBatch>, Core), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
 
     #[test]
     fn every_file_ends_with_exactly_one_batch_of_its_own(script in script()) {

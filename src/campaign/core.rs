@@ -287,6 +287,11 @@ impl Core {
             ),
             Event::Listed { batches, at } => {
                 self.list_due = false;
+                // A list is asked while a create is in the air only after a
+                // resume turned it into a reconciliation: replaying the
+                // journal, the same holds here (the resume left no event).
+                self.resume();
+                self.list_due = false;
                 self.reconcile(batches, *at);
                 self.update(batches);
                 // Bound batches the list did not show are got one by one.
