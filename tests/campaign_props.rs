@@ -4,7 +4,8 @@
 //! shows late; other people's batches appearing in the same window, some
 //! with the same record count; and crashes at any step (the core dropped,
 //! the journal replayed). Whatever happens, every file ends with exactly
-//! one batch made for it, bound to it, and nothing is lost.
+//! one batch made for it, bound to it, and nothing is lost; and at any
+//! step, the journal replayed binds every file as the live core does.
 
 use proptest::prelude::*;
 use syncbatch::campaign::{replay, Action, Core, Event, FileEntry, Finished, Header, Seen, Stop};
@@ -262,6 +263,18 @@ fn run(script: &Script) -> Result<(Vec<SimBatch>, Core), TestCaseError> {
         }
         if script.crashes[step % script.crashes.len()] {
             core = replay(&header, &journal);
+        } else if step % 7 == 0 {
+            // The journal is the campaign's only memory: replayed now, it
+            // binds every file as the live core does.
+            let replayed = replay(&header, &journal);
+            for file in 0..script.records.len() {
+                prop_assert_eq!(
+                    replayed.batch_of(file),
+                    core.batch_of(file),
+                    "file {}",
+                    file
+                );
+            }
         }
     }
     Err(TestCaseError::fail("no merge within 4000 steps"))
