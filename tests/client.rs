@@ -350,3 +350,36 @@ async fn candidates_after_an_ambiguous_create_and_downloads_fetched_again() {
         "nothing left aside"
     );
 }
+
+/// A refused connection (nothing listens) sent nothing: a GET and a create
+/// alike are sent again after a back-off, then given up on; the create is
+/// never taken for one that may have made a batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_are_sent_again_then_given_up_on() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let client = Client::builder()
+        .api_key("sk-x")
+        .base_url(format!("http://{closed}"))
+        .connect_timeout(Duration::from_millis(500))
+        .attempts(Some(2))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let err = client.list_models().await.unwrap_err();
+    assert_eq!(err.kind(), ClientErrorKind::GaveUp, "{err}");
+    assert!(err.to_string().contains("could not connect"), "{err}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "a back-off between the two"
+    );
+    let file = batch_file("refused.jsonl", 21);
+    let err = client
+        .create_batch(&file, &CreateOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ClientErrorKind::GaveUp, "{err}");
+    assert!(!err.may_have_created());
+}
