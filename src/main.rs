@@ -29,6 +29,10 @@ enum Command {
     Batch(cli::batch::Args),
     /// List the models the API offers.
     Models(cli::batch::ModelsArgs),
+    /// The whole workflow in one resumable command: split, submit, wait, download, merge.
+    Run(cli::run::Args),
+    /// One look at a campaign that `run` started.
+    Status(cli::run::StatusArgs),
     /// Print a shell completion script to stdout, e.g.
     /// `syncbatch completions bash > ~/.local/share/bash-completion/completions/syncbatch`.
     Completions {
@@ -71,6 +75,8 @@ fn main() -> ExitCode {
         Command::Merge(args) => cli::merge::run(args),
         Command::Batch(args) => cli::batch::run(args),
         Command::Models(args) => cli::batch::models(args),
+        Command::Run(args) => cli::run::run(args),
+        Command::Status(args) => cli::run::status(args),
         Command::Completions { shell } => completions(shell),
     };
     ExitCode::from(status)

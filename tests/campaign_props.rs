@@ -53,6 +53,9 @@ struct Script {
     /// Per batch made: (minutes until its total shows, minutes until done, failed).
     timing: Vec<(i64, i64, bool)>,
     max_in_flight: Option<usize>,
+    /// The files of a retry round started after the first merge (none:
+    /// no second round).
+    round2: Vec<u64>,
 }
 
 fn script() -> impl Strategy<Value = Script> {
@@ -66,15 +69,17 @@ fn script() -> impl Strategy<Value = Script> {
         ),
         proptest::collection::vec((0i64..6, 1i64..40, proptest::bool::weighted(0.1)), 40),
         prop_oneof![Just(None), Just(Some(1usize)), Just(Some(2usize))],
+        proptest::collection::vec(prop_oneof![Just(20u64), Just(25u64), 20u64..500], 0..3),
     )
         .prop_map(
-            |(records, creates, crashes, foreign, timing, max_in_flight)| Script {
+            |(records, creates, crashes, foreign, timing, max_in_flight, round2)| Script {
                 records,
                 creates,
                 crashes,
                 foreign,
                 timing,
                 max_in_flight,
+                round2,
             },
         )
 }
@@ -110,12 +115,17 @@ impl Sim {
             created_at: b.created_at,
             total: Some(if self.now >= b.known_at { b.total } else { 0 }),
             finished,
+            status: None,
+            counts: None,
         }
     }
 }
 
-/// Runs a script to the merge; returns the server's batches and the core.
-fn run(script: &Script) -> Result<(Vec<SimBatch>, Core), TestCaseError> {
+/// Runs a script to the end (a merge, a second round when the script has
+/// one, its merge); returns the server's batches, the core and every
+/// file's records.
+fn run(script: &Script) -> Result<(Vec<SimBatch>, Core, Vec<u64>), TestCaseError> {
+    let mut records = script.records.clone();
     let files: Vec<FileEntry> = script
         .records
         .iter()
@@ -155,7 +165,35 @@ fn run(script: &Script) -> Result<(Vec<SimBatch>, Core), TestCaseError> {
             }
         });
         match core.next() {
-            Action::Merge => return Ok((sim.batches, core)),
+            Action::Merge => {
+                let round = core.round();
+                record(
+                    &mut journal,
+                    &mut core,
+                    Event::Merged {
+                        round,
+                        not_completed: 0,
+                    },
+                );
+            }
+            Action::Done => {
+                if core.round() == 1 && !script.round2.is_empty() {
+                    let files = script
+                        .round2
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &records)| FileEntry {
+                            name: format!("rounds/2/batches/batch-{:05}.jsonl", i + 1),
+                            records,
+                        })
+                        .collect();
+                    records.extend(&script.round2);
+                    record(&mut journal, &mut core, Event::Round { round: 2, files });
+                } else {
+                    prop_assert_eq!(core.merged(), Some(core.round()));
+                    return Ok((sim.batches, core, records));
+                }
+            }
             Action::Create { file } => {
                 record(
                     &mut journal,
@@ -163,7 +201,7 @@ fn run(script: &Script) -> Result<(Vec<SimBatch>, Core), TestCaseError> {
                     Event::CreateSent { file, at: sim.now },
                 );
                 let timing = *timings.next().unwrap();
-                let records = script.records[file];
+                let records = records[file];
                 let crash = script.crashes[step % script.crashes.len()];
                 if crash {
                     // A crash while the create is in the air: the batch may
@@ -267,7 +305,7 @@ fn run(script: &Script) -> Result<(Vec<SimBatch>, Core), TestCaseError> {
             // The journal is the campaign's only memory: replayed now, it
             // binds every file as the live core does.
             let replayed = replay(&header, &journal);
-            for file in 0..script.records.len() {
+            for file in 0..records.len() {
                 prop_assert_eq!(
                     replayed.batch_of(file),
                     core.batch_of(file),
@@ -277,7 +315,7 @@ fn run(script: &Script) -> Result<(Vec<SimBatch>, Core), TestCaseError> {
             }
         }
     }
-    Err(TestCaseError::fail("no merge within 4000 steps"))
+    Err(TestCaseError::fail("no end within 4000 steps"))
 }
 
 proptest! {
@@ -285,8 +323,9 @@ proptest! {
 
     #[test]
     fn every_file_ends_with_exactly_one_batch_of_its_own(script in script()) {
-        let (batches, core) = run(&script)?;
-        for (file, _) in script.records.iter().enumerate() {
+        let (batches, core, records) = run(&script)?;
+        prop_assert_eq!(core.len(), script.records.len() + script.round2.len());
+        for (file, _) in records.iter().enumerate() {
             let ours: Vec<&SimBatch> = batches.iter().filter(|b| b.ours == Some(file)).collect();
             prop_assert_eq!(ours.len(), 1, "file {} has {} batches: {:?}", file, ours.len(), ours);
             prop_assert_eq!(core.batch_of(file), Some(ours[0].id.as_str()));

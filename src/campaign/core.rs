@@ -37,6 +37,17 @@ pub struct FileEntry {
     pub records: u64,
 }
 
+/// A batch's generations by outcome, from its `metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Generations that succeeded.
+    pub success: u64,
+    /// Generations that failed.
+    pub failed: u64,
+    /// Generations not done yet.
+    pub pending: u64,
+}
+
 /// A batch as a list or get answer shows it, as far as the core cares.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
@@ -49,6 +60,13 @@ pub struct Seen {
     pub total: Option<u64>,
     /// Whether it finished (`COMPLETED` or `FAILED`), and how.
     pub finished: Option<Finished>,
+    /// Its status as the API spelled it (for people; the core reads
+    /// `finished`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Its generations by outcome, when the answer had metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<Counts>,
 }
 
 /// How a batch finished.
@@ -123,6 +141,45 @@ pub enum Event {
         /// The file's index.
         file: usize,
     },
+    /// The merge over every file so far is written; `not_completed`
+    /// requests ended other than `COMPLETED`.
+    Merged {
+        /// The round it closes (1 for the first).
+        round: u32,
+        /// Requests not `COMPLETED` (failed, rejected, missing, ...).
+        not_completed: u64,
+    },
+    /// A retry round starts: its batch files join the campaign.
+    Round {
+        /// Its number (2 for the first retry).
+        round: u32,
+        /// Its batch files, in order.
+        files: Vec<FileEntry>,
+    },
+    /// A resume raised the campaign's retry rounds to `n` (the core does not
+    /// read it; the driver does).
+    RetryRounds {
+        /// The rounds of retries allowed now.
+        n: u32,
+    },
+}
+
+/// Where one file stands, for people ([`Core::view`]).
+#[derive(Clone, Copy, Debug)]
+pub struct FileView<'a> {
+    /// The file.
+    pub entry: &'a FileEntry,
+    /// Its round.
+    pub round: u32,
+    /// `ready`, `creating`, `reconciling`, `candidates`, `refused`,
+    /// `foreign` or `created`.
+    pub stage: &'static str,
+    /// Its batch, once created (or the foreign one).
+    pub id: Option<&'a str>,
+    /// Whether its batch finished, and how.
+    pub finished: Option<Finished>,
+    /// Whether its results are downloaded.
+    pub downloaded: bool,
 }
 
 /// What the driver should do next.
@@ -154,6 +211,9 @@ pub enum Action {
     Wait,
     /// Every file's batch finished and what had results is downloaded: merge.
     Merge,
+    /// The merge over every file is written: the round is over (the driver
+    /// starts another, or the campaign is done).
+    Done,
     /// The campaign cannot go on without the user.
     Stop(Stop),
 }
@@ -225,6 +285,10 @@ pub struct Core {
     unseen: Vec<String>,
     /// A list is due (every poll while batches are watched).
     list_due: bool,
+    /// How many files the last merge covered, and the round it closed.
+    merged: Option<(usize, u32)>,
+    /// The round of each file (1 for the files the campaign started with).
+    rounds: Vec<u32>,
 }
 
 impl Core {
@@ -232,11 +296,13 @@ impl Core {
     /// created and not finished (`None`: no cap).
     pub fn new(files: Vec<FileEntry>, max_in_flight: Option<usize>) -> Core {
         Core {
+            rounds: vec![1; files.len()],
             files: files.into_iter().map(|f| (f, State::Ready)).collect(),
             max_in_flight: max_in_flight.unwrap_or(usize::MAX).max(1),
             first_sent: None,
             unseen: Vec::new(),
             list_due: false,
+            merged: None,
         }
     }
 
@@ -324,6 +390,14 @@ impl Core {
             }
             Event::Adopt { file, id } => self.bind(*file, id.clone()),
             Event::CreateAnew { file } => self.set(*file, State::Ready),
+            Event::Merged { round, .. } => self.merged = Some((self.files.len(), *round)),
+            Event::Round { round, files } => {
+                for f in files {
+                    self.files.push((f.clone(), State::Ready));
+                    self.rounds.push(*round);
+                }
+            }
+            Event::RetryRounds { .. } => {}
         }
     }
 
@@ -428,9 +502,82 @@ impl Core {
                 }
             )
         }) {
-            return Action::Merge;
+            return match self.merged {
+                Some((n, _)) if n == self.files.len() => Action::Done,
+                _ => Action::Merge,
+            };
         }
         Action::Wait
+    }
+
+    /// Whether every create that may be sent now has been answered: no
+    /// create in the air or being reconciled, and no file waiting that the
+    /// in-flight cap lets through (what `--no-wait` waits for).
+    pub fn creates_settled(&self) -> bool {
+        let busy = self
+            .files
+            .iter()
+            .any(|(_, s)| matches!(s, State::Sent { .. } | State::Reconciling { .. }));
+        let in_flight = self
+            .files
+            .iter()
+            .filter(|(_, s)| matches!(s, State::Bound { finished: None, .. }))
+            .count();
+        let ready = self.files.iter().any(|(_, s)| *s == State::Ready);
+        !busy && (!ready || in_flight >= self.max_in_flight)
+    }
+
+    /// The round of `file` (1 for the files the campaign started with).
+    pub fn round_of(&self, file: usize) -> u32 {
+        self.rounds.get(file).copied().unwrap_or(1)
+    }
+
+    /// The last round that began (1 until a retry round starts).
+    pub fn round(&self) -> u32 {
+        self.rounds.iter().copied().max().unwrap_or(1)
+    }
+
+    /// The round the last merge closed, if the merge covers every file.
+    pub fn merged(&self) -> Option<u32> {
+        self.merged
+            .filter(|(n, _)| *n == self.files.len())
+            .map(|(_, r)| r)
+    }
+
+    /// Where `file` stands, for people.
+    pub fn view(&self, file: usize) -> Option<FileView<'_>> {
+        let (entry, state) = self.files.get(file)?;
+        let (stage, id, finished, downloaded) = match state {
+            State::Ready => ("ready", None, None, false),
+            State::Sent { .. } => ("creating", None, None, false),
+            State::Reconciling { .. } => ("reconciling", None, None, false),
+            State::Conflict { .. } => ("candidates", None, None, false),
+            State::Refused { .. } => ("refused", None, None, false),
+            State::Foreign { id } => ("foreign", Some(id.as_str()), None, false),
+            State::Bound {
+                id,
+                finished,
+                downloaded,
+            } => ("created", Some(id.as_str()), *finished, *downloaded),
+        };
+        Some(FileView {
+            entry,
+            round: self.round_of(file),
+            stage,
+            id,
+            finished,
+            downloaded,
+        })
+    }
+
+    /// The number of files, every round.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether the campaign has no file.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
     }
 
     /// After replaying a journal: a create recorded as sent and never

@@ -72,12 +72,45 @@ impl Journal {
         self.file.sync_data()
     }
 
+    /// Takes the journal for this process (an advisory lock, released when
+    /// it is closed): a second run on the same journal fails here.
+    pub fn lock(&self) -> io::Result<()> {
+        self.file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::Error(e) => e,
+            std::fs::TryLockError::WouldBlock => {
+                io::Error::new(io::ErrorKind::WouldBlock, "the journal is in use")
+            }
+        })
+    }
+
+    /// Reads the journal at `path` without changing it: its header and its
+    /// events (a last line cut short is left out).
+    pub fn read(path: &Path) -> io::Result<(Header, Vec<Event>)> {
+        let text = std::fs::read(path)?;
+        let (header, events, _) = parse(path, &text)?;
+        Ok((header, events))
+    }
+
     /// Opens the journal at `path` and reads it back: its header and its
     /// events. A last line cut short is dropped and cut off the file.
     pub fn open(path: &Path) -> io::Result<(Journal, Header, Vec<Event>)> {
         let mut file = OpenOptions::new().read(true).append(true).open(path)?;
         let mut text = Vec::new();
         file.read_to_end(&mut text)?;
+        let (header, events, whole) = parse(path, &text)?;
+        if whole < text.len() {
+            file.set_len(whole as u64)?;
+            file.seek(SeekFrom::End(0))?;
+            file.sync_data()?;
+        }
+        Ok((Journal { file }, header, events))
+    }
+}
+
+/// The header, the events and the length of the whole lines of a journal's
+/// text.
+fn parse(path: &Path, text: &[u8]) -> io::Result<(Header, Vec<Event>, usize)> {
+    {
         let bad = |n: usize, why: String| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -108,12 +141,7 @@ impl Journal {
                 serde_json::from_slice(line).map_err(|e| bad(n + 2, e.to_string()))?;
             events.push(parsed.event);
         }
-        if whole < text.len() {
-            file.set_len(whole as u64)?;
-            file.seek(SeekFrom::End(0))?;
-            file.sync_data()?;
-        }
-        Ok((Journal { file }, header, events))
+        Ok((header, events, whole))
     }
 }
 

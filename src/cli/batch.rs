@@ -126,7 +126,8 @@ pub struct ModelsArgs {
     pub api: ApiArgs,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+/// A runtime on this thread for the API calls.
+pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

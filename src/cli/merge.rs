@@ -324,7 +324,8 @@ impl Observer for Shown<'_> {
     }
 }
 
-fn print_table(s: &MergeSummary) {
+/// The merge's figures as a table on stderr.
+pub fn print_table(s: &MergeSummary) {
     let rows = [
         ("requests", s.requests),
         ("completed", s.completed),

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod interrupt;
 pub mod merge;
+pub mod run;
 pub mod split;
 pub mod validate;
 

@@ -727,6 +727,20 @@ impl Client {
             let n = self.download_results(batch, &mut file).await?;
             file.sync_data().await.map_err(|e| io("write", e))?;
             drop(file);
+            // Whole also means the last line ends with `\n` or parses: a
+            // body that stopped in the middle of a line, whatever its
+            // length said, is fetched again.
+            let text = tokio::fs::read(&temp).await.map_err(|e| io("read", e))?;
+            if !last_line_whole(&text) {
+                return Err(ClientError::new(
+                    ClientErrorKind::CutShort,
+                    None,
+                    format!(
+                        "the results of batch {} end in the middle of a line",
+                        batch.id
+                    ),
+                ));
+            }
             tokio::fs::rename(&temp, path)
                 .await
                 .map_err(|e| io("write", e))?;
@@ -792,6 +806,16 @@ impl Client {
             }
         }
     }
+}
+
+/// Whether `text`'s last line is whole: it ends with `\n`, or what follows
+/// the last `\n` is one JSON value.
+pub(crate) fn last_line_whole(text: &[u8]) -> bool {
+    if text.is_empty() || text.ends_with(b"\n") {
+        return true;
+    }
+    let start = memchr::memrchr(b'\n', text).map_or(0, |i| i + 1);
+    serde_json::from_slice::<serde::de::IgnoredAny>(&text[start..]).is_ok()
 }
 
 /// The multipart body of a create, the file streamed from disk.
@@ -894,6 +918,16 @@ fn encode(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_last_line_is_whole_when_it_ends_or_parses() {
+        assert!(last_line_whole(b""));
+        assert!(last_line_whole(b"{\"a\":1}\n"));
+        assert!(last_line_whole(b"{\"a\":1}\n{\"b\":2}"));
+        assert!(last_line_whole(b"{\"b\":2}\r"));
+        assert!(!last_line_whole(b"{\"a\":1}\n{\"b\":"));
+        assert!(!last_line_whole(b"{\"a\""));
+    }
 
     /// A path in the base URL is kept as a prefix, and a trailing `/`
     /// makes no `//`.

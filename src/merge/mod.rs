@@ -44,7 +44,7 @@ use crate::ids::{IdKey, IdSet, WarmPace};
 use crate::input::{Again, Input};
 
 /// The merge's figures; `--summary` writes them as JSON.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct MergeSummary {
     /// Requests (lines of the request files with a string `request_id`).
     pub requests: u64,
