@@ -16,6 +16,11 @@
 //!   with a retry set;
 //! - [`api`]: typed Batch API objects (batch, statuses, output lines,
 //!   webhook bodies and their signatures);
+//! - `client`: the Batch API over HTTP, rate-limited, retried, with the key
+//!   sent to the API's origin only (feature `client`);
+//! - [`campaign`]: the whole workflow, resumable: a state machine with no
+//!   I/O, its journal, and a driver over the client and the stages
+//!   (`campaign::Campaign`, feature `client`);
 //! - [`ids`]: a compact set of request ids;
 //! - [`output`]: outputs that appear whole or not at all;
 //! - [`generate`]: realistic records for tests and benches (feature `generate`);

@@ -321,6 +321,21 @@ impl Core {
 
     /// A poll is due: the next [`Core::next`] lists the batches again.
     pub fn poll(&mut self) {
+        if self.first_sent.is_none() {
+            // No create was ever sent (every batch adopted by hand): there
+            // is no time to list from, so the batches are got one by one.
+            self.unseen = self
+                .files
+                .iter()
+                .filter_map(|(_, s)| match s {
+                    State::Bound {
+                        id, finished: None, ..
+                    } => Some(id.clone()),
+                    _ => None,
+                })
+                .collect();
+            return;
+        }
         self.list_due = true;
     }
 

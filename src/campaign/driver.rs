@@ -218,6 +218,9 @@ pub struct RunOptions {
     /// Checked between steps and while waiting: `true` stops the run
     /// ([`CampaignError::Interrupted`]).
     pub stop: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// How long a batch of the campaign may answer `404` after its create
+    /// before the run stops ([`VANISHED_GRACE`] unless set).
+    pub vanished_grace: Duration,
 }
 
 impl fmt::Debug for RunOptions {
@@ -225,6 +228,7 @@ impl fmt::Debug for RunOptions {
         f.debug_struct("RunOptions")
             .field("poll_interval", &self.poll_interval)
             .field("no_wait", &self.no_wait)
+            .field("vanished_grace", &self.vanished_grace)
             .finish_non_exhaustive()
     }
 }
@@ -235,6 +239,7 @@ impl Default for RunOptions {
             poll_interval: Duration::from_secs(60),
             no_wait: false,
             stop: Arc::new(|| false),
+            vanished_grace: Duration::from_millis(VANISHED_GRACE as u64),
         }
     }
 }
@@ -254,6 +259,12 @@ impl RunOptions {
     /// Return once the creates are sent.
     pub fn no_wait(mut self, yes: bool) -> Self {
         self.no_wait = yes;
+        self
+    }
+
+    /// How long a batch of the campaign may answer `404` after its create.
+    pub fn vanished_grace(mut self, grace: Duration) -> Self {
+        self.vanished_grace = grace;
         self
     }
 
@@ -889,7 +900,9 @@ impl Campaign {
                 "the campaign was opened to read, not to run".into(),
             ));
         }
-        // A resume looks at the batches at once rather than after a poll.
+        // A resume looks at the batches at once rather than after a poll,
+        // but a full interval after whatever the run before sent last.
+        client.hold_off();
         self.core.poll();
         loop {
             if (options.stop)() {
@@ -911,7 +924,7 @@ impl Campaign {
                 }
                 Action::Get { id } => {
                     let got = self.interruptible(options, client.get_batch(&id)).await?;
-                    self.got(&id, got, &mut watch)?;
+                    self.got(&id, got, options, &mut watch)?;
                 }
                 Action::Download { file, id } => {
                     self.download(client, options, file, &id, &mut watch)
@@ -961,11 +974,12 @@ impl Campaign {
         options: &RunOptions,
         work: impl std::future::Future<Output = T>,
     ) -> Result<T, CampaignError> {
-        tokio::pin!(work);
+        let mut work = std::pin::pin!(work);
         loop {
-            tokio::select! {
-                done = &mut work => return Ok(done),
-                () = tokio::time::sleep(Duration::from_millis(100)) => {
+            let tick = std::pin::pin!(tokio::time::sleep(Duration::from_millis(100)));
+            match futures::future::select(work.as_mut(), tick).await {
+                futures::future::Either::Left((done, _)) => return Ok(done),
+                futures::future::Either::Right(((), _)) => {
                     if (options.stop)() {
                         return Err(CampaignError::Interrupted);
                     }
@@ -1089,6 +1103,7 @@ impl Campaign {
         &mut self,
         id: &str,
         got: Result<Batch, ClientError>,
+        options: &RunOptions,
         watch: &mut impl Watch,
     ) -> Result<(), CampaignError> {
         match got {
@@ -1117,7 +1132,7 @@ impl Campaign {
                 let since = file
                     .and_then(|f| self.sent_at.get(&f).copied())
                     .unwrap_or(first);
-                if now - since > VANISHED_GRACE {
+                if now - since > options.vanished_grace.as_millis() as Millis {
                     return Err(CampaignError::Vanished {
                         file: file.map(|f| self.name(f)).unwrap_or_default(),
                         id: id.to_owned(),
@@ -1359,4 +1374,80 @@ pub fn ids_match(batch: &Path, results: &Path) -> io::Result<bool> {
     let ours: HashSet<String> = ids_of(batch)?.into_iter().collect();
     let theirs = ids_of(results)?;
     Ok(theirs.iter().all(|id| ours.contains(id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Any status but `COMPLETED` and `FAILED`, known or not, is waited on
+    /// and shown as the API spells it.
+    #[test]
+    fn unknown_statuses_are_waited_on_and_kept() {
+        let batch: Batch = serde_json::from_str(
+            r#"{"id":"b1","createdAt":"2026-12-03T10:00:00.250Z","status":"QUEUED_FOR_GPU",
+                "metrics":{"totalGenerations":20,"successCount":1,"failedCount":2,"pendingCount":17}}"#,
+        )
+        .unwrap();
+        let seen = seen_of(&batch);
+        assert_eq!(seen.finished, None);
+        assert_eq!(seen.status.as_deref(), Some("QUEUED_FOR_GPU"));
+        assert_eq!(seen.total, Some(20));
+        assert_eq!(
+            seen.counts,
+            Some(Counts {
+                success: 1,
+                failed: 2,
+                pending: 17
+            })
+        );
+        assert_eq!(seen.created_at, 1_796_292_000_250);
+        for (status, finished) in [
+            ("COMPLETED", Some(Finished::Completed)),
+            ("FAILED", Some(Finished::Failed)),
+            ("PROCESSING", None),
+            ("JOBS_CREATED", None),
+        ] {
+            let batch: Batch =
+                serde_json::from_value(serde_json::json!({"id": "b", "status": status})).unwrap();
+            assert_eq!(seen_of(&batch).finished, finished, "{status}");
+        }
+    }
+
+    #[test]
+    fn results_go_beside_their_round() {
+        assert_eq!(
+            results_path("batches/batch-00001.jsonl"),
+            "results/batch-00001.jsonl"
+        );
+        assert_eq!(
+            results_path("rounds/2/batches/batch-00003.jsonl"),
+            "rounds/2/results/batch-00003.jsonl"
+        );
+        assert_eq!(results_path("odd.jsonl"), "results/odd.jsonl");
+        assert_eq!(
+            millis_to_rfc3339(1_796_292_000_250),
+            "2026-12-03T10:00:00.25Z"
+        );
+        assert_eq!(
+            rfc3339_to_millis("2026-12-03T10:00:00.25Z"),
+            Some(1_796_292_000_250)
+        );
+    }
+
+    #[test]
+    fn request_ids_are_checked_against_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let batch = dir.path().join("b.jsonl");
+        let results = dir.path().join("r.jsonl");
+        fs::write(&batch, "{\"request_id\":\"a\"}\n{\"request_id\":\"b\"}\n").unwrap();
+        fs::write(
+            &results,
+            "{\"request_id\":\"b\",\"status\":\"COMPLETED\"}\nnot json\n",
+        )
+        .unwrap();
+        assert!(ids_match(&batch, &results).unwrap());
+        fs::write(&results, "{\"request_id\":\"b\"}\n{\"request_id\":\"z\"}\n").unwrap();
+        assert!(!ids_match(&batch, &results).unwrap());
+    }
 }

@@ -38,6 +38,14 @@ impl Limiter {
         self.interval
     }
 
+    /// Counts a request as started now: the next one waits an interval.
+    pub(crate) fn hold_off(&self) {
+        if let Ok(mut next) = self.next.try_lock() {
+            let now = Instant::now();
+            *next = Some(next.map_or(now, |n| n.max(now)) + self.interval);
+        }
+    }
+
     /// Waits until a request may start, and books the next slot.
     pub(crate) async fn wait(&self) {
         let at = {
@@ -87,5 +95,11 @@ mod tests {
         let before = Instant::now();
         limiter.wait().await;
         assert_eq!(Instant::now(), before);
+        // Held off: the next waits a full interval, from now.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let before = Instant::now();
+        limiter.hold_off();
+        limiter.wait().await;
+        assert_eq!(Instant::now() - before, Duration::from_millis(510));
     }
 }

@@ -354,6 +354,14 @@ impl Client {
         )
     }
 
+    /// Counts a request as sent just now: the next one waits a full
+    /// interval. For a process that takes over from another on the same key
+    /// (a resume after a crash or `kill -9`), whose last request may have
+    /// left a moment ago: the spacing holds across the two. `O(1)`.
+    pub fn hold_off(&self) {
+        self.inner.limiter.hold_off();
+    }
+
     /// Whether `url` is on the API's own origin, where the key may go.
     fn same_origin(&self, url: &Url) -> bool {
         let base = &self.inner.base;
