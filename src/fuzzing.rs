@@ -405,3 +405,34 @@ pub fn answers(data: &[u8]) {
         assert!(wait <= policy::BACKOFF_MAX * 10);
     }
 }
+
+/// A campaign journal, as a resume reads it back (a file cut or damaged on
+/// disk): parsing and replaying never panic, a replay is deterministic, and
+/// what parses survives being written again.
+pub fn journal(data: &[u8]) {
+    use crate::campaign::journal::{parse_bytes, replay};
+    let Ok((header, events)) = parse_bytes(data) else {
+        return;
+    };
+    let mut core = replay(&header, &events);
+    let again = replay(&header, &events);
+    assert_eq!(core.next(), again.next());
+    for i in 0..core.len() {
+        assert_eq!(
+            core.view(i).map(|v| v.id.map(str::to_owned)),
+            again.view(i).map(|v| v.id.map(str::to_owned))
+        );
+    }
+    let _ = core.creates_settled();
+    core.poll();
+    let _ = core.next();
+    let mut text = serde_json::to_vec(&header).expect("a header serialises");
+    text.push(b'\n');
+    for e in &events {
+        text.extend(serde_json::to_vec(e).expect("an event serialises"));
+        text.push(b'\n');
+    }
+    let (header2, events2) = parse_bytes(&text).expect("written back, it parses");
+    assert_eq!(header2, header);
+    assert_eq!(events2, events);
+}

@@ -63,6 +63,9 @@
 
 pub mod api;
 pub mod campaign;
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod cli;
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "generate")]

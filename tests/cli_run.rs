@@ -610,3 +610,47 @@ fn signals_bad_input_and_bad_directories() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("SYNC_API_KEY"));
 }
+
+/// `--strict` fails the run (and every later run of the finished
+/// campaign) when a request did not complete; `--webhook-url` goes with
+/// every create.
+#[test]
+fn strict_and_the_webhook_are_kept() {
+    let fake = fake(50, 150);
+    let work = scratch("strict");
+    let input = requests(&work, 12, 40);
+    let dir = work.join("campaign");
+    let o = campaign(
+        &fake,
+        &dir,
+        &[
+            "--strict",
+            "--webhook-url",
+            "https://hooks.example.com/sync",
+            p(&input),
+        ],
+    );
+    let err = text(&o.stderr);
+    let s = summary(&dir);
+    assert!(
+        s["completed"].as_u64() < Some(40),
+        "the fake fails some: {s}"
+    );
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("--strict:"), "{err}");
+    let o = campaign(&fake, &dir, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "exits as the run that finished it did"
+    );
+    let o = run(
+        &fake,
+        &["batch", "get", "batch_000001", "--rate-limit", "6000"],
+    );
+    let batch: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        batch["webhookUrl"], "https://hooks.example.com/sync",
+        "{batch}"
+    );
+}

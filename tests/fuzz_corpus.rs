@@ -60,3 +60,8 @@ fn render_corpus() {
 fn answers_corpus() {
     replay("answers", syncbatch::fuzzing::answers);
 }
+
+#[test]
+fn journal_corpus() {
+    replay("journal", syncbatch::fuzzing::journal);
+}

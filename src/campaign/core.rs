@@ -461,7 +461,9 @@ impl Core {
             .min()
         {
             return if self.list_due {
-                Action::List { since: at - SKEW }
+                Action::List {
+                    since: at.saturating_sub(SKEW),
+                }
             } else {
                 Action::Wait
             };
@@ -503,7 +505,7 @@ impl Core {
         if in_flight > 0 {
             return match (self.list_due, self.first_sent) {
                 (true, Some(first)) => Action::List {
-                    since: first - SKEW,
+                    since: first.saturating_sub(SKEW),
                 },
                 _ => Action::Wait,
             };
@@ -646,7 +648,7 @@ impl Core {
             let records = self.files[i].0.records;
             let recent: Vec<&Seen> = batches
                 .iter()
-                .filter(|b| b.created_at >= at - SKEW && !self.claimed(&b.id))
+                .filter(|b| b.created_at >= at.saturating_sub(SKEW) && !self.claimed(&b.id))
                 .collect();
             let matching: Vec<String> = recent
                 .iter()
@@ -654,7 +656,8 @@ impl Core {
                 .map(|b| b.id.clone())
                 .collect();
             let unknown = recent.iter().any(|b| matches!(b.total, None | Some(0)));
-            let waited_out = unknown_since.is_some_and(|t| now - t > UNKNOWN_TOTAL_GRACE);
+            let waited_out =
+                unknown_since.is_some_and(|t| now.saturating_sub(t) > UNKNOWN_TOTAL_GRACE);
             self.files[i].1 = match (matching.len(), unknown && !waited_out) {
                 (0, false) => State::Ready,
                 (1, false) => State::Bound {

@@ -744,13 +744,13 @@ impl Campaign {
         };
         for i in 0..self.core.len() {
             let Some(v) = self.core.view(i) else { continue };
-            p.records += v.entry.records;
+            p.records = p.records.saturating_add(v.entry.records);
             if let Some(id) = v.id.filter(|_| v.stage == "created") {
                 p.created += 1;
                 p.finished += usize::from(v.finished.is_some());
                 p.downloaded += usize::from(v.downloaded);
                 if let Some(c) = self.seen.get(id).and_then(|s| s.counts) {
-                    p.done += c.success + c.failed;
+                    p.done = p.done.saturating_add(c.success.saturating_add(c.failed));
                 }
             }
         }
@@ -801,7 +801,8 @@ impl Campaign {
         if watched.is_empty() {
             return Ok(());
         }
-        let since = self.sent_at.values().min().copied().unwrap_or(0) - super::core::SKEW;
+        let since =
+            (self.sent_at.values().min().copied().unwrap_or(0)).saturating_sub(super::core::SKEW);
         let mut found = HashSet::new();
         if watched.len() > 1 {
             let listed = client
@@ -837,7 +838,7 @@ impl Campaign {
             return None;
         }
         let manifest = self.dir.join("retry").join("manifest.json");
-        manifest.exists().then_some(merged + 1)
+        manifest.exists().then_some(merged.saturating_add(1))
     }
 
     /// The outcome of a finished campaign, from its last merge.
@@ -1132,7 +1133,7 @@ impl Campaign {
                 let since = file
                     .and_then(|f| self.sent_at.get(&f).copied())
                     .unwrap_or(first);
-                if now - since > options.vanished_grace.as_millis() as Millis {
+                if now.saturating_sub(since) > options.vanished_grace.as_millis() as Millis {
                     return Err(CampaignError::Vanished {
                         file: file.map(|f| self.name(f)).unwrap_or_default(),
                         id: id.to_owned(),
@@ -1279,7 +1280,7 @@ impl Campaign {
             );
         let report = merge_files(job, ()).map_err(CampaignError::Merge)?;
         let s = &report.summary;
-        let not_completed = s.requests - s.completed;
+        let not_completed = s.requests.saturating_sub(s.completed);
         watch.note(Note::Merged {
             round,
             report: &report,

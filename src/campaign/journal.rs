@@ -107,6 +107,13 @@ impl Journal {
     }
 }
 
+/// A journal's text read as [`Journal::read`] reads a file: its header and
+/// its events, a last line cut short left out.
+pub fn parse_bytes(text: &[u8]) -> io::Result<(Header, Vec<Event>)> {
+    let (header, events, _) = parse(Path::new("journal"), text)?;
+    Ok((header, events))
+}
+
 /// The header, the events and the length of the whole lines of a journal's
 /// text.
 fn parse(path: &Path, text: &[u8]) -> io::Result<(Header, Vec<Event>, usize)> {

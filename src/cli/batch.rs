@@ -5,9 +5,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use syncbatch::api::BatchStatus;
-use syncbatch::client::{Client, ClientError, ClientErrorKind, CreateOptions, Created, ListFilter};
-use syncbatch::validate::{validate_path, Limits};
+use crate::api::BatchStatus;
+use crate::client::{Client, ClientError, ClientErrorKind, CreateOptions, Created, ListFilter};
+use crate::validate::{validate_path, Limits};
 
 use super::{LimitArgs, FAILURE, NOT_COMPLIANT, OK};
 
@@ -40,7 +40,7 @@ impl ApiArgs {
                     .ok()
                     .filter(|u| !u.is_empty())
             })
-            .unwrap_or_else(|| syncbatch::client::DEFAULT_BASE_URL.to_owned());
+            .unwrap_or_else(|| crate::client::DEFAULT_BASE_URL.to_owned());
         Client::builder()
             .api_key(key)
             .base_url(base)
@@ -194,10 +194,11 @@ pub fn run(args: Args) -> u8 {
                 created_after,
                 created_before,
             } => {
-                let mut filter = ListFilter::default();
-                filter.status = status;
-                filter.created_after = created_after;
-                filter.created_before = created_before;
+                let filter = ListFilter {
+                    status,
+                    created_after,
+                    created_before,
+                };
                 match client.list_batches(&filter).await {
                     Ok(batches) => batches.iter().map(print_line).max().unwrap_or(OK),
                     Err(e) => failed(&e),
@@ -278,9 +279,9 @@ fn check(file: &Path, limits: Limits, no_validate: bool) -> Result<u64, u8> {
         let name = file.display().to_string();
         let mut err = io::stderr().lock();
         for d in &report.diagnostics {
-            let _ = syncbatch::validate::report::write_diagnostic(
+            let _ = crate::validate::report::write_diagnostic(
                 &mut err,
-                syncbatch::validate::report::Format::Human,
+                crate::validate::report::Format::Human,
                 &name,
                 d,
                 None,

@@ -84,5 +84,5 @@ impl Drop for Cooperating {
 }
 
 fn remove_aside() {
-    syncbatch::output::remove_set_aside();
+    crate::output::remove_set_aside();
 }

@@ -5,9 +5,9 @@ use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use syncbatch::merge::{merge_files, MergeJob, MergeSummary, RetryOptions, RetrySet};
-use syncbatch::output::OutputFile;
-use syncbatch::{Error, Input, Observer};
+use crate::merge::{merge_files, MergeJob, MergeSummary, RetryOptions, RetrySet};
+use crate::output::OutputFile;
+use crate::{Error, Input, Observer};
 
 use super::{count, interrupt, open, printable, progress, status_of, LimitArgs, FAILURE};
 use super::{NOT_COMPLIANT, OK};
@@ -113,10 +113,10 @@ pub fn run(args: Args) -> u8 {
         Err(e) if is_broken_pipe(&e) => return OK,
         Err(e) => {
             let hint = match e.kind() {
-                syncbatch::ErrorKind::Io(io) if io.kind() == io::ErrorKind::AlreadyExists => {
+                crate::ErrorKind::Io(io) if io.kind() == io::ErrorKind::AlreadyExists => {
                     " (--force replaces an earlier retry set there)"
                 }
-                syncbatch::ErrorKind::Conflict(why) if why.contains("look swapped") => {
+                crate::ErrorKind::Conflict(why) if why.contains("look swapped") => {
                     " (give the batch input files to --requests and the downloaded \
                      output files to --results)"
                 }
@@ -171,7 +171,7 @@ pub fn run(args: Args) -> u8 {
 }
 
 /// The outputs, made first (aside), then the inputs, opened in order.
-fn job(args: &Args, limits: syncbatch::validate::Limits) -> Result<MergeJob, String> {
+fn job(args: &Args, limits: crate::validate::Limits) -> Result<MergeJob, String> {
     let output = |path: &Path| -> Result<OutputFile, String> {
         if path.as_os_str() == "-" {
             // Standard output, through a handle of its own: a pipe, a file
@@ -213,7 +213,7 @@ fn job(args: &Args, limits: syncbatch::validate::Limits) -> Result<MergeJob, Str
 
 /// Whether writing failed because the reader of a pipe went away.
 fn is_broken_pipe(e: &Error) -> bool {
-    matches!(e.kind(), syncbatch::ErrorKind::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
+    matches!(e.kind(), crate::ErrorKind::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
 }
 
 fn job_bytes(job: &MergeJob) -> u64 {
@@ -227,7 +227,7 @@ fn job_bytes(job: &MergeJob) -> u64 {
 /// The error of an input that could not be opened, with what to do when
 /// the process ran out of file descriptors.
 fn too_many_open(e: Error, path: &Path, files: usize, limit: Option<u64>) -> String {
-    let emfile = matches!(e.kind(), syncbatch::ErrorKind::Io(io) if is_emfile(io));
+    let emfile = matches!(e.kind(), crate::ErrorKind::Io(io) if is_emfile(io));
     if !emfile {
         return e.to_string();
     }

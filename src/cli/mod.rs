@@ -1,5 +1,7 @@
-//! Subcommands: argument parsing, progress display and output formats. The
-//! work itself is one library call each.
+//! The `syncbatch` command line (feature `cli`): argument parsing, progress
+//! display and output formats; the work itself is one library call each.
+//! The binary and the Python package both run it through [`main_from`].
+#![allow(missing_docs)]
 
 pub mod batch;
 pub mod interrupt;
@@ -11,8 +13,10 @@ pub mod validate;
 use std::io::{self, IsTerminal};
 use std::path::Path;
 
-use syncbatch::validate::Limits;
-use syncbatch::{Error, ErrorKind, Input};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::validate::Limits;
+use crate::{Error, ErrorKind, Input};
 
 /// Exit status: success.
 pub const OK: u8 = 0;
@@ -52,7 +56,7 @@ pub fn note_terminal_stdin() {
     }
 }
 
-pub use syncbatch::validate::report::printable;
+pub use crate::validate::report::printable;
 
 /// `n` and its noun, singular for one.
 pub fn count(n: u64, one: &str, many: &str) -> String {
@@ -114,4 +118,79 @@ pub fn progress(len: Option<u64>, what: &str) -> indicatif::ProgressBar {
     }
     bar.set_message(what.to_owned());
     bar
+}
+
+/// Validate, split and merge the JSON Lines files of the Sync Labs lip-sync Batch API.
+#[derive(Parser)]
+#[command(name = "syncbatch", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check each file as one batch input file, with line-precise diagnostics.
+    Validate(validate::Args),
+    /// Turn inputs of any size into compliant batch files.
+    Split(split::Args),
+    /// Join batch output files back to the requests, in request order.
+    Merge(merge::Args),
+    /// Talk to the Sync Batch API: create, get, list, download.
+    Batch(batch::Args),
+    /// List the models the API offers.
+    Models(batch::ModelsArgs),
+    /// The whole workflow in one resumable command: split, submit, wait, download, merge.
+    Run(run::Args),
+    /// One look at a campaign that `run` started.
+    Status(run::StatusArgs),
+    /// Print a shell completion script to stdout, e.g.
+    /// `syncbatch completions bash > ~/.local/share/bash-completion/completions/syncbatch`.
+    Completions {
+        /// The shell: bash, elvish, fish, powershell or zsh.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Writes the completion script for `shell`; a write error (a closed pipe,
+/// a full disk) is an I/O error, exit 2.
+fn completions(shell: clap_complete::Shell) -> u8 {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "syncbatch", &mut script);
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), &script) {
+        Ok(()) => OK,
+        Err(e) => {
+            eprintln!("syncbatch: cannot write the completion script: {e}");
+            FAILURE
+        }
+    }
+}
+
+/// Runs the command line on `args` (the program's name first, as
+/// `std::env::args_os` gives them) and returns the exit status. Installs
+/// the handler of Ctrl-C and `SIGTERM` (see [`interrupt`]).
+pub fn main_from<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap's help and version are successes; anything else is usage.
+            return if e.use_stderr() { FAILURE } else { OK };
+        }
+    };
+    interrupt::install();
+    match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Split(args) => split::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Batch(args) => batch::run(args),
+        Command::Models(args) => batch::models(args),
+        Command::Run(args) => run::run(args),
+        Command::Status(args) => run::status(args),
+        Command::Completions { shell } => completions(shell),
+    }
 }

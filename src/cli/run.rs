@@ -5,11 +5,11 @@ use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::campaign::driver::{files_of_manifest, Row};
+use crate::campaign::{Campaign, CampaignError, Note, Outcome, Progress, Settings, Watch};
+use crate::merge::RetrySet;
+use crate::validate::report::Format;
 use serde_json::json;
-use syncbatch::campaign::driver::{files_of_manifest, Row};
-use syncbatch::campaign::{Campaign, CampaignError, Note, Outcome, Progress, Settings, Watch};
-use syncbatch::merge::RetrySet;
-use syncbatch::validate::report::Format;
 
 use super::batch::{runtime, ApiArgs};
 use super::{count, interrupt, merge, split, LimitArgs, FAILURE, NOT_COMPLIANT, OK};
@@ -265,7 +265,7 @@ pub fn run(args: Args) -> u8 {
             args.dir.display()
         ));
     }
-    let options = syncbatch::campaign::RunOptions::new()
+    let options = crate::campaign::RunOptions::new()
         .poll_interval(Duration::from_secs_f64(args.poll_interval))
         .no_wait(args.no_wait)
         .stop_when(interrupt::requested);
@@ -302,7 +302,6 @@ pub fn run(args: Args) -> u8 {
             ));
             OK
         }
-        Ok(_) => OK,
         Err(e) => failed(&e),
     }
 }
@@ -324,7 +323,7 @@ fn start(args: &Args) -> Result<Campaign, u8> {
         }
     };
     if !empty {
-        let hint = if dir.join(syncbatch::campaign::driver::JOURNAL).exists() {
+        let hint = if dir.join(crate::campaign::driver::JOURNAL).exists() {
             " (it holds a campaign: leave the inputs out to resume it)"
         } else {
             ""
@@ -413,7 +412,7 @@ fn resume(args: &Args) -> Result<Campaign, u8> {
 
 fn dry_run(
     campaign: &Campaign,
-    client: &syncbatch::client::Client,
+    client: &crate::client::Client,
     runtime: &tokio::runtime::Runtime,
 ) -> u8 {
     let answers = runtime.block_on(campaign.dry_run(client, &interrupt::requested));
@@ -573,7 +572,6 @@ impl Watch for Shown {
                 path.display()
             )),
             Note::Waiting(p) => self.progress(&p),
-            _ => {}
         }
     }
 }
@@ -615,17 +613,21 @@ pub fn status(args: StatusArgs) -> u8 {
     }
 }
 
+fn sum(rows: &[Row], field: impl Fn(&Row) -> u64) -> u64 {
+    rows.iter().fold(0, |n, r| n.saturating_add(field(r)))
+}
+
 fn totals(rows: &[Row]) -> serde_json::Value {
     let finished = |r: &&Row| matches!(r.status.as_deref(), Some("COMPLETED" | "FAILED"));
     json!({
         "batches": rows.len(),
-        "records": rows.iter().map(|r| r.records).sum::<u64>(),
+        "records": sum(rows, |r| r.records),
         "created": rows.iter().filter(|r| r.id.is_some() && r.status.as_deref() != Some("FOREIGN")).count(),
         "finished": rows.iter().filter(finished).count(),
         "downloaded": rows.iter().filter(|r| r.downloaded).count(),
-        "success": rows.iter().map(|r| r.success).sum::<u64>(),
-        "failed": rows.iter().map(|r| r.failed).sum::<u64>(),
-        "pending": rows.iter().map(|r| r.pending).sum::<u64>(),
+        "success": sum(rows, |r| r.success),
+        "failed": sum(rows, |r| r.failed),
+        "pending": sum(rows, |r| r.pending),
     })
 }
 

@@ -4,11 +4,11 @@ use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
+use crate::split::{DirSink, DryRunSink, SplitOptions, SplitSummary, Splitter};
+use crate::validate::report::{write_diagnostic, Format};
+use crate::validate::Diagnostic;
+use crate::{Error, ErrorKind, Input, Observer};
 use serde_json::json;
-use syncbatch::split::{DirSink, DryRunSink, SplitOptions, SplitSummary, Splitter};
-use syncbatch::validate::report::{write_diagnostic, Format};
-use syncbatch::validate::Diagnostic;
-use syncbatch::{Error, ErrorKind, Input, Observer};
 
 use super::{count, interrupt, open, progress, status_of, LimitArgs, FAILURE, OK};
 
@@ -299,7 +299,7 @@ impl Observer for Shown<'_> {
     }
 
     fn diagnostic(&mut self, input: &str, d: &Diagnostic, line: Option<&[u8]>) -> ControlFlow<()> {
-        let error = d.severity == syncbatch::validate::Severity::Error;
+        let error = d.severity == crate::validate::Severity::Error;
         if error && !self.errors {
             return ControlFlow::Continue(());
         }

@@ -4,9 +4,9 @@ use std::io::{self, BufWriter, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use syncbatch::validate::report::{write_diagnostic, write_summary, Format};
-use syncbatch::validate::{Diagnostic, Validator};
-use syncbatch::{ErrorKind, Observer};
+use crate::validate::report::{write_diagnostic, write_summary, Format};
+use crate::validate::{Diagnostic, Validator};
+use crate::{ErrorKind, Observer};
 
 use super::{open, progress, status_of, LimitArgs, FAILURE, NOT_COMPLIANT, OK};
 
