@@ -106,19 +106,23 @@ status!(
 );
 
 /// A batch's counts.
+///
+/// Written as the API spells it (`totalGenerations`, ...); read in that
+/// spelling or in snake case.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Metrics {
     /// Generations in the batch.
-    #[serde(alias = "totalGenerations", default)]
+    #[serde(alias = "total_generations", default)]
     pub total_generations: u64,
     /// Generations that succeeded.
-    #[serde(alias = "successCount", default)]
+    #[serde(alias = "success_count", default)]
     pub success_count: u64,
     /// Generations that failed.
-    #[serde(alias = "failedCount", default)]
+    #[serde(alias = "failed_count", default)]
     pub failed_count: u64,
     /// Generations still pending.
-    #[serde(alias = "pendingCount", default)]
+    #[serde(alias = "pending_count", default)]
     pub pending_count: u64,
 }
 

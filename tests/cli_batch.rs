@@ -114,7 +114,7 @@ fn create_get_list_and_download_a_batch() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let batch = json_line(&o);
     let id = batch["id"].as_str().unwrap().to_owned();
-    assert_eq!(batch["metrics"]["total_generations"], 40);
+    assert_eq!(batch["metrics"]["totalGenerations"], 40);
     // Not done yet: no results.
     let out = dir.join("results.jsonl");
     let o = run(&fake, &["batch", "download", &id, "--out", p(&out)]);

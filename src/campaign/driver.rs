@@ -160,6 +160,9 @@ pub enum CampaignError {
     },
     /// The merge failed.
     Merge(crate::Error),
+    /// The inputs could not be split into batch files (invalid records
+    /// without `skip_invalid`, no compliant split, ...): nothing was sent.
+    Split(crate::Error),
     /// Stopped on request (a signal); the journal is consistent.
     Interrupted,
 }
@@ -194,6 +197,7 @@ impl fmt::Display for CampaignError {
                  ({DOWNLOAD_ATTEMPTS} attempts): {error}"
             ),
             CampaignError::Merge(e) => write!(f, "the merge failed: {e}"),
+            CampaignError::Split(e) => write!(f, "{e}; nothing was sent"),
             CampaignError::Interrupted => f.write_str("interrupted"),
         }
     }
@@ -565,6 +569,66 @@ impl Campaign {
         ))
     }
 
+    /// Starts a campaign in `dir` (absent or empty) from `inputs`: splits
+    /// them into `dir/batches/` as [`split`](crate::split::split) would with
+    /// `settings` (`rejected.ndjson` beside them with `skip_invalid`; every
+    /// file flushed to the disk), then records the campaign. An input that
+    /// cannot be split leaves `dir` as it was found and sends nothing.
+    /// `observer` sees the split's diagnostics and progress, and may stop
+    /// it.
+    pub fn create(
+        dir: &Path,
+        inputs: Vec<Input>,
+        settings: Settings,
+        observer: impl crate::Observer,
+    ) -> Result<Campaign, CampaignError> {
+        let empty = match fs::read_dir(dir) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+            Err(e) => return Err(CampaignError::Io(dir.display().to_string(), e)),
+        };
+        if !empty {
+            let hint = if dir.join(JOURNAL).exists() {
+                " (it holds a campaign: open it to resume)"
+            } else {
+                ""
+            };
+            return Err(CampaignError::Usage(format!(
+                "{} is not empty: a new campaign needs an absent or empty directory{hint}",
+                dir.display()
+            )));
+        }
+        settings.limits().check().map_err(CampaignError::Split)?;
+        let existed = dir.exists();
+        fs::create_dir_all(dir).map_err(io_error(dir.display()))?;
+        let batches = dir.join("batches");
+        let options = crate::split::SplitOptions::new()
+            .limits(settings.limits())
+            .wrap(settings.wrap)
+            .id_prefix(settings.id_prefix.clone())
+            .skip_invalid(settings.skip_invalid)
+            .deny_warnings(settings.deny_warnings);
+        let split = crate::split::DirSink::create(&batches, &settings.prefix, false)
+            .map(|s| s.sync(true))
+            .and_then(|s| {
+                if settings.skip_invalid {
+                    s.with_rejected()
+                } else {
+                    Ok(s)
+                }
+            })
+            .and_then(|sink| crate::split::Splitter::new(options, sink).run(inputs, observer));
+        if let Err(e) = split {
+            let _ = fs::remove_dir(&batches);
+            if !existed {
+                let _ = fs::remove_dir(dir);
+            }
+            return Err(CampaignError::Split(e));
+        }
+        let files = files_of_manifest(&batches, "batches")?;
+        Campaign::start(dir, files, settings)
+    }
+
     /// Opens the campaign in `dir` to run it: reads its journal back
     /// (dropping a last line cut short) and locks it, so that a second run
     /// in the same directory stops at once.
@@ -911,7 +975,7 @@ impl Campaign {
             }
             let action = self.core.next();
             match action {
-                Action::Create { file } => self.create(client, file, &mut watch).await?,
+                Action::Create { file } => self.send_create(client, file, &mut watch).await?,
                 Action::List { since } => {
                     let listed = self
                         .interruptible(
@@ -994,7 +1058,7 @@ impl Campaign {
             .await
     }
 
-    async fn create(
+    async fn send_create(
         &mut self,
         client: &Client,
         file: usize,

@@ -13,8 +13,8 @@
 //!   is still there 3 s after the signal and not finishing (a read that
 //!   blocks on input that does not come, a terminal say), the handler cleans
 //!   up as below.
-//! - Otherwise the handler removes what was registered with [`aside`] and
-//!   [`aside_dir`] and exits at once with [`INTERRUPTED`].
+//! - Otherwise the handler removes what was set aside (the library's
+//!   `output::remove_set_aside`) and exits at once with [`INTERRUPTED`].
 //!
 //! A second signal exits at once either way.
 

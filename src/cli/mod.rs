@@ -2,6 +2,13 @@
 //! display and output formats; the work itself is one library call each.
 //! The binary and the Python package both run it through [`main_from`].
 #![allow(missing_docs)]
+// The doc comments of the argument structs are the `--help` texts, written
+// for a terminal (`<N>`, bare URLs), not for rustdoc.
+#![allow(
+    rustdoc::broken_intra_doc_links,
+    rustdoc::bare_urls,
+    rustdoc::invalid_html_tags
+)]
 
 pub mod batch;
 pub mod interrupt;
