@@ -49,6 +49,7 @@ __all__ = [
     "Manifest",
     "MergeResult",
     "Report",
+    "Summary",
     "RunResult",
     "UsageError",
     "ValidationError",
@@ -158,6 +159,10 @@ class MergeResult:
     def to_dict(self) -> Dict[str, Any]:
         """The result as a plain ``dict``."""
         return asdict(self)
+
+
+Summary = MergeResult
+"""What :func:`merge` returns (another name of :class:`MergeResult`)."""
 
 
 @dataclass(frozen=True)
@@ -516,7 +521,13 @@ class FakeApi:
     ``pending_ms``, then ``PROCESSING`` for ``processing_ms``, then
     ``COMPLETED``. ``inject(kind)`` plays a fault on the next request it fits
     (``"429"``, ``"500"``, ``"create-then-fail"``, ``"create-then-drop"``,
-    ``"cut-download"``, ``"expired-url"``, ``"fail-batch"``)."""
+    ``"cut-download"``, ``"expired-url"``, ``"fail-batch"``).
+
+    >>> api = syncbatch.FakeApi()
+    >>> client = syncbatch.Client(api.key, base_url=api.base_url)
+    >>> client.list_batches()
+    []
+    """
 
     def __init__(self, *, pending_ms: int = 100, processing_ms: int = 300) -> None:
         self._inner = _native.FakeApi(pending_ms=pending_ms, processing_ms=processing_ms)

@@ -200,6 +200,17 @@ def test_a_progress_callback_that_raises_stops_cleanly(tmp_path):
     assert left == [], "nothing half-written"
     with pytest.raises(KeyboardInterrupt):
         syncbatch.validate(src, progress=stop)
+    # A real SIGINT, as Ctrl-C sends it, from within the call.
+    with pytest.raises(KeyboardInterrupt):
+        syncbatch.split([src], tmp_path / "out4", progress=lambda *a: os.kill(os.getpid(), signal.SIGINT))
+    assert not (tmp_path / "out4").exists() or not any((tmp_path / "out4").iterdir())
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    failures, tried = doctest.testmod(syncbatch, extraglobs={"syncbatch": syncbatch})
+    assert tried >= 3 and failures == 0
 
 
 # ---- merge ----------------------------------------------------------------

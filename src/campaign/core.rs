@@ -319,21 +319,22 @@ impl Core {
         }
     }
 
+    /// The batches bound and not finished: those a poll watches.
+    fn watched(&self) -> impl Iterator<Item = String> + '_ {
+        self.files.iter().filter_map(|(_, s)| match s {
+            State::Bound {
+                id, finished: None, ..
+            } => Some(id.clone()),
+            _ => None,
+        })
+    }
+
     /// A poll is due: the next [`Core::next`] lists the batches again.
     pub fn poll(&mut self) {
         if self.first_sent.is_none() {
             // No create was ever sent (every batch adopted by hand): there
             // is no time to list from, so the batches are got one by one.
-            self.unseen = self
-                .files
-                .iter()
-                .filter_map(|(_, s)| match s {
-                    State::Bound {
-                        id, finished: None, ..
-                    } => Some(id.clone()),
-                    _ => None,
-                })
-                .collect();
+            self.unseen = self.watched().collect();
             return;
         }
         self.list_due = true;
@@ -377,14 +378,7 @@ impl Core {
                 self.update(batches);
                 // Bound batches the list did not show are got one by one.
                 self.unseen = self
-                    .files
-                    .iter()
-                    .filter_map(|(_, s)| match s {
-                        State::Bound {
-                            id, finished: None, ..
-                        } => Some(id.clone()),
-                        _ => None,
-                    })
+                    .watched()
                     .filter(|id| !batches.iter().any(|b| &b.id == id))
                     .collect();
             }
