@@ -3,7 +3,7 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::campaign::driver::{files_of_manifest, Row};
 use crate::campaign::{Campaign, CampaignError, Note, Outcome, Progress, Settings, Watch};
@@ -452,7 +452,6 @@ fn dry_run(
 /// per event on stderr.
 struct Shown {
     bar: Option<indicatif::ProgressBar>,
-    started: Instant,
 }
 
 impl Shown {
@@ -460,16 +459,16 @@ impl Shown {
         let visible = io::stderr().is_terminal() && std::env::var_os("CI").is_none();
         let bar = visible.then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
-            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg}") {
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed_precise})")
+            {
                 bar.set_style(style);
             }
+            bar.set_message("creating the batches");
             bar.enable_steady_tick(Duration::from_millis(250));
             bar
         });
-        Shown {
-            bar,
-            started: Instant::now(),
-        }
+        Shown { bar }
     }
 
     fn line(&self, text: String) {
@@ -481,19 +480,9 @@ impl Shown {
 
     fn progress(&self, p: &Progress) {
         if let Some(bar) = &self.bar {
-            let secs = self.started.elapsed().as_secs();
             bar.set_message(format!(
-                "batches: {}/{} created, {} finished, {} downloaded; generations {}/{} done; \
-                 {:02}:{:02}:{:02}",
-                p.created,
-                p.files,
-                p.finished,
-                p.downloaded,
-                p.done,
-                p.records,
-                secs / 3600,
-                secs / 60 % 60,
-                secs % 60
+                "batches: {}/{} created, {} finished, {} downloaded; generations {}/{} done",
+                p.created, p.files, p.finished, p.downloaded, p.done, p.records,
             ));
         }
     }
