@@ -710,7 +710,7 @@ impl Watch for Notes {
 /// Starts (with `inputs`) or resumes the campaign in `dir` and runs it:
 /// returns the outcome as a dict.
 #[pyfunction]
-#[pyo3(signature = (dir, inputs=None, *, settings=None, adopt=Vec::new(), create_anew=Vec::new(),
+#[pyo3(signature = (dir, inputs=None, *, settings=None, given=None, adopt=Vec::new(), create_anew=Vec::new(),
                     retry_rounds=None, api_key=None, base_url=None, rate_limit=60,
                     poll_interval=60.0, no_wait=false, on_event=None))]
 #[allow(clippy::too_many_arguments)]
@@ -719,6 +719,7 @@ fn run(
     dir: PathBuf,
     inputs: Option<Vec<PathBuf>>,
     settings: Option<String>,
+    given: Option<String>,
     adopt: Vec<(String, String)>,
     create_anew: Vec<String>,
     retry_rounds: Option<u32>,
@@ -763,6 +764,11 @@ fn run(
     }
     let mut campaign = opened.map_err(|e| campaign_error(py, &e, &watcher.diagnostics))?;
     let settle = (|| {
+        if let Some(text) = given {
+            let given: Value = serde_json::from_str(&text)
+                .map_err(|e| CampaignError::Usage(format!("options: {e}")))?;
+            campaign.check_settings(&given)?;
+        }
         if let Some(n) = retry_rounds {
             campaign.raise_retry_rounds(n)?;
         }

@@ -353,18 +353,18 @@ def run(
     dir: PathLike,
     inputs: Optional[Union[PathLike, Sequence[PathLike]]] = None,
     *,
-    max_records: int = 500,
-    min_records: int = 20,
-    max_bytes: int = 5_000_000,
-    prefix: str = "batch",
-    skip_invalid: bool = False,
-    deny_warnings: bool = False,
-    wrap: bool = False,
-    id_prefix: str = "req-",
+    max_records: Optional[int] = None,
+    min_records: Optional[int] = None,
+    max_bytes: Optional[int] = None,
+    prefix: Optional[str] = None,
+    skip_invalid: Optional[bool] = None,
+    deny_warnings: Optional[bool] = None,
+    wrap: Optional[bool] = None,
+    id_prefix: Optional[str] = None,
     webhook_url: Optional[str] = None,
     max_in_flight: Optional[int] = None,
     retry_rounds: Optional[int] = None,
-    strict: bool = False,
+    strict: Optional[bool] = None,
     adopt: Optional[Dict[str, str]] = None,
     create_anew: Sequence[str] = (),
     api_key: Optional[str] = None,
@@ -382,11 +382,13 @@ def run(
     Without ``inputs``, resumes the campaign in ``dir`` (after a crash, a
     Ctrl-C, ``no_wait``): just call it again.
 
-    The split options, ``webhook_url``, ``max_in_flight`` and ``strict`` are
-    recorded at the start; on a resume they are read from the journal (the
-    values given here are ignored), and ``retry_rounds`` may only be raised.
-    The key comes from ``api_key`` or ``SYNC_API_KEY``; ``on_event(dict)`` is
-    called for each event (created, status, downloaded, merged, ...).
+    The split options (limits 500 / 20 / 5,000,000 bytes, ``prefix`` "batch",
+    ``id_prefix`` "req-" unless given), ``webhook_url``, ``max_in_flight`` and
+    ``strict`` are recorded at the start and kept on every resume: given again
+    with another value, they raise :class:`UsageError`; ``retry_rounds`` may
+    be raised. The key comes from ``api_key`` or ``SYNC_API_KEY``;
+    ``on_event(dict)`` is called for each event (created, status,
+    downloaded, merged, ...).
 
     >>> api = syncbatch.FakeApi()  # doctest: +SKIP
     >>> r = syncbatch.run("campaign", ["requests.jsonl"], api_key=api.key,
@@ -401,28 +403,41 @@ def run(
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    options = dict(
+        max_records=max_records,
+        min_records=min_records,
+        max_bytes=max_bytes,
+        prefix=prefix,
+        skip_invalid=skip_invalid,
+        deny_warnings=deny_warnings,
+        wrap=wrap,
+        id_prefix=id_prefix,
+        webhook_url=webhook_url,
+        max_in_flight=max_in_flight,
+        strict=strict,
+    )
+    given = {k: v for k, v in options.items() if v is not None}
     settings = None
     if inputs is not None:
-        settings = json.dumps(
-            dict(
-                max_records=max_records,
-                min_records=min_records,
-                max_bytes=max_bytes,
-                prefix=prefix,
-                skip_invalid=skip_invalid,
-                deny_warnings=deny_warnings,
-                wrap=wrap,
-                id_prefix=id_prefix,
-                webhook_url=webhook_url,
-                max_in_flight=max_in_flight,
-                retry_rounds=retry_rounds or 0,
-                strict=strict,
-            )
+        defaults = dict(
+            max_records=500,
+            min_records=20,
+            max_bytes=5_000_000,
+            prefix="batch",
+            skip_invalid=False,
+            deny_warnings=False,
+            wrap=False,
+            id_prefix="req-",
+            webhook_url=None,
+            max_in_flight=None,
+            strict=False,
         )
+        settings = json.dumps({**defaults, **given, "retry_rounds": retry_rounds or 0})
     outcome = _native.run(
         os.fspath(dir),
         None if inputs is None else [os.fspath(p) for p in inputs],
         settings=settings,
+        given=None if inputs is not None else json.dumps(given),
         adopt=list((adopt or {}).items()),
         create_anew=list(create_anew),
         retry_rounds=None if inputs is not None else retry_rounds,

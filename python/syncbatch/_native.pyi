@@ -54,6 +54,7 @@ def run(
     inputs: Optional[List[str]] = None,
     *,
     settings: Optional[str] = None,
+    given: Optional[str] = None,
     adopt: List[Tuple[str, str]] = ...,
     create_anew: List[str] = ...,
     retry_rounds: Optional[int] = None,

@@ -309,6 +309,10 @@ def test_run_a_campaign_status_and_run_again(tmp_path, api):
     assert (tmp_path / "c" / "rounds" / "2" / "batches").is_dir()
     with pytest.raises(syncbatch.UsageError):
         syncbatch.run(tmp_path / "c", [src], **kw)
+    with pytest.raises(syncbatch.UsageError) as e:
+        syncbatch.run(tmp_path / "c", max_records=40, **kw)
+    assert "max_records (recorded: 50)" in str(e.value)
+    assert syncbatch.run(tmp_path / "c", max_records=50, **kw).finished
     with pytest.raises(syncbatch.ValidationError):
         bad = tmp_path / "bad.jsonl"
         bad.write_text('{"request_id":"a"}\n')

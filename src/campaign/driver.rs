@@ -778,6 +778,38 @@ impl Campaign {
         self.record(Event::CreateAnew { file })
     }
 
+    /// Checks options given again on a resume against the recorded ones:
+    /// `given` is a JSON object of [`Settings`] fields (`retry_rounds`
+    /// aside: [`Campaign::raise_retry_rounds`]); a value other than the
+    /// recorded one is a [`CampaignError::Usage`] naming each clash. An
+    /// option left out keeps its recorded value.
+    pub fn check_settings(&self, given: &serde_json::Value) -> Result<(), CampaignError> {
+        let recorded = serde_json::to_value(self.settings()).unwrap_or_default();
+        let clashes: Vec<String> = given
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != "retry_rounds")
+            .filter(|(k, v)| recorded.get(k.as_str()) != Some(*v))
+            .map(|(k, _)| {
+                let was = recorded.get(k.as_str());
+                match was {
+                    Some(was) => format!("{k} (recorded: {was})"),
+                    None => format!("{k} (not a campaign option)"),
+                }
+            })
+            .collect();
+        if clashes.is_empty() {
+            Ok(())
+        } else {
+            Err(CampaignError::Usage(format!(
+                "the campaign was started with other options: {}; leave them out to keep the \
+                 recorded ones",
+                clashes.join(", ")
+            )))
+        }
+    }
+
     /// Raises the rounds of retries (recorded); lowering is refused.
     pub fn raise_retry_rounds(&mut self, n: u32) -> Result<(), CampaignError> {
         if n < self.retry_rounds {
