@@ -129,6 +129,10 @@ fn campaign_error(
         CampaignError::Merge(inner) => return library_error(py, inner, diagnostics),
         CampaignError::Client(inner) => return client_error(py, inner),
         CampaignError::Usage(_) => ("usage", json!({})),
+        CampaignError::Options { clashes } => (
+            "usage",
+            json!({"clashes": clashes.iter().map(|(k, _)| k).collect::<Vec<_>>()}),
+        ),
         CampaignError::Io(_, _) => ("io", json!({})),
         CampaignError::Refused { file, message } => (
             "refused",

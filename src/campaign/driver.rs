@@ -160,6 +160,12 @@ pub enum CampaignError {
     },
     /// The merge failed.
     Merge(crate::Error),
+    /// Options given on a resume differ from the recorded ones: each
+    /// option's name (a [`Settings`] field) and its recorded value.
+    Options {
+        /// The options that clash, with their recorded values.
+        clashes: Vec<(String, serde_json::Value)>,
+    },
     /// The inputs could not be split into batch files (invalid records
     /// without `skip_invalid`, no compliant split, ...): nothing was sent.
     Split(crate::Error),
@@ -198,6 +204,18 @@ impl fmt::Display for CampaignError {
             ),
             CampaignError::Merge(e) => write!(f, "the merge failed: {e}"),
             CampaignError::Split(e) => write!(f, "{e}; nothing was sent"),
+            CampaignError::Options { clashes } => {
+                let list: Vec<String> = clashes
+                    .iter()
+                    .map(|(name, was)| format!("{name} (recorded: {was})"))
+                    .collect();
+                write!(
+                    f,
+                    "the campaign was started with other options: {}; leave them out to keep \
+                     the recorded ones",
+                    list.join(", ")
+                )
+            }
             CampaignError::Interrupted => f.write_str("interrupted"),
         }
     }
@@ -781,32 +799,25 @@ impl Campaign {
     /// Checks options given again on a resume against the recorded ones:
     /// `given` is a JSON object of [`Settings`] fields (`retry_rounds`
     /// aside: [`Campaign::raise_retry_rounds`]); a value other than the
-    /// recorded one is a [`CampaignError::Usage`] naming each clash. An
-    /// option left out keeps its recorded value.
+    /// recorded one is [`CampaignError::Options`], naming each clash with the
+    /// recorded value. An option left out keeps its recorded value.
     pub fn check_settings(&self, given: &serde_json::Value) -> Result<(), CampaignError> {
         let recorded = serde_json::to_value(self.settings()).unwrap_or_default();
-        let clashes: Vec<String> = given
+        let clashes: Vec<(String, serde_json::Value)> = given
             .as_object()
             .into_iter()
             .flatten()
             .filter(|(k, _)| k.as_str() != "retry_rounds")
             .filter(|(k, v)| recorded.get(k.as_str()) != Some(*v))
             .map(|(k, _)| {
-                let was = recorded.get(k.as_str());
-                match was {
-                    Some(was) => format!("{k} (recorded: {was})"),
-                    None => format!("{k} (not a campaign option)"),
-                }
+                let was = recorded.get(k.as_str()).cloned();
+                (k.clone(), was.unwrap_or(serde_json::Value::Null))
             })
             .collect();
         if clashes.is_empty() {
             Ok(())
         } else {
-            Err(CampaignError::Usage(format!(
-                "the campaign was started with other options: {}; leave them out to keep the \
-                 recorded ones",
-                clashes.join(", ")
-            )))
+            Err(CampaignError::Options { clashes })
         }
     }
 

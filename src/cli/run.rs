@@ -172,63 +172,38 @@ fn failed(e: &CampaignError) -> u8 {
     }
 }
 
-/// The options given on the command line, over `base` (the defaults, or
-/// the recorded ones); on a resume, a value other than the recorded one is
-/// a usage error.
-fn settings(args: &Args, base: &Settings, resume: bool) -> Result<Settings, String> {
-    let mut s = base.clone();
-    let mut clash = Vec::new();
-    macro_rules! take {
-        ($field:ident, $value:expr, $flag:literal) => {
-            if let Some(v) = $value {
-                if resume && s.$field != v {
-                    clash.push(format!("{} (recorded: {:?})", $flag, s.$field));
-                }
-                s.$field = v;
-            }
-        };
-    }
-    take!(max_records, args.max_records, "--max-records");
-    take!(min_records, args.min_records, "--min-records");
-    take!(max_bytes, args.max_bytes, "--max-bytes");
-    take!(prefix, args.prefix.clone(), "--prefix");
-    take!(
-        skip_invalid,
-        args.skip_invalid.then_some(true),
-        "--skip-invalid"
-    );
-    take!(
-        deny_warnings,
-        args.deny_warnings.then_some(true),
-        "--deny-warnings"
-    );
-    take!(wrap, args.wrap.then_some(true), "--wrap");
-    take!(id_prefix, args.id_prefix.clone(), "--id-prefix");
-    take!(
-        webhook_url,
-        args.webhook_url.clone().map(Some),
-        "--webhook-url"
-    );
-    take!(
-        max_in_flight,
-        args.max_in_flight.map(|n| Some(n as usize)),
-        "--max-in-flight"
-    );
-    take!(strict, args.strict.then_some(true), "--strict");
-    if !resume {
-        if let Some(n) = args.retry_rounds {
-            s.retry_rounds = n;
+/// The campaign options given on the command line, as [`Settings`] fields
+/// (`retry_rounds` apart): what a new campaign records over the defaults,
+/// and what a resume checks against the recorded ones.
+fn given(args: &Args) -> serde_json::Map<String, serde_json::Value> {
+    let mut given = serde_json::Map::new();
+    let mut put = |name: &str, value: Option<serde_json::Value>| {
+        if let Some(v) = value {
+            given.insert(name.to_owned(), v);
         }
+    };
+    put("max_records", args.max_records.map(Into::into));
+    put("min_records", args.min_records.map(Into::into));
+    put("max_bytes", args.max_bytes.map(Into::into));
+    put("prefix", args.prefix.clone().map(Into::into));
+    put("skip_invalid", args.skip_invalid.then_some(true.into()));
+    put("deny_warnings", args.deny_warnings.then_some(true.into()));
+    put("wrap", args.wrap.then_some(true.into()));
+    put("id_prefix", args.id_prefix.clone().map(Into::into));
+    put("webhook_url", args.webhook_url.clone().map(Into::into));
+    put("max_in_flight", args.max_in_flight.map(Into::into));
+    put("strict", args.strict.then_some(true.into()));
+    given
+}
+
+/// A new campaign's settings: the defaults, with what was given.
+fn new_settings(args: &Args) -> Settings {
+    let mut settings = serde_json::to_value(Settings::default()).unwrap_or_default();
+    if let Some(map) = settings.as_object_mut() {
+        map.extend(given(args));
+        map.insert("retry_rounds".into(), args.retry_rounds.unwrap_or(0).into());
     }
-    if clash.is_empty() {
-        Ok(s)
-    } else {
-        Err(format!(
-            "the campaign was started with other options: {}; leave them out to keep the \
-             recorded ones",
-            clash.join(", ")
-        ))
-    }
+    serde_json::from_value(settings).unwrap_or_default()
 }
 
 /// Runs `syncbatch run`.
@@ -334,10 +309,7 @@ fn start(args: &Args) -> Result<Campaign, u8> {
         ));
         return Err(FAILURE);
     }
-    let settings = settings(args, &Settings::default(), false).map_err(|why| {
-        say(why);
-        FAILURE
-    })?;
+    let settings = new_settings(args);
     let existed = dir.exists();
     if let Err(e) = std::fs::create_dir_all(dir) {
         say(format!("cannot create {}: {e}", dir.display()));
@@ -385,10 +357,19 @@ fn start(args: &Args) -> Result<Campaign, u8> {
 /// against the recorded ones and the stops settled as asked.
 fn resume(args: &Args) -> Result<Campaign, u8> {
     let mut campaign = Campaign::open(&args.dir).map_err(|e| failed(&e))?;
-    settings(args, &campaign.settings(), true).map_err(|why| {
-        say(why);
-        FAILURE
-    })?;
+    let given = serde_json::Value::Object(given(args));
+    if let Err(CampaignError::Options { clashes }) = campaign.check_settings(&given) {
+        let flags: Vec<String> = clashes
+            .iter()
+            .map(|(name, was)| format!("--{} (recorded: {was})", name.replace('_', "-")))
+            .collect();
+        say(format!(
+            "the campaign was started with other options: {}; leave them out to keep the \
+             recorded ones",
+            flags.join(", ")
+        ));
+        return Err(FAILURE);
+    }
     if let Some(n) = args.retry_rounds {
         campaign.raise_retry_rounds(n).map_err(|e| failed(&e))?;
     }
