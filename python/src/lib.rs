@@ -248,7 +248,7 @@ impl Watcher {
     }
 }
 
-impl Observer for &mut Watcher {
+impl Observer for Watcher {
     fn diagnostic(&mut self, input: &str, d: &Diagnostic, _line: Option<&[u8]>) -> ControlFlow<()> {
         self.diagnostics.push((input.to_owned(), d.clone()));
         ControlFlow::Continue(())
@@ -506,9 +506,9 @@ fn block_on<T: Send>(
                     }
                 }
             });
-            match futures_select(work, watch).await {
-                Either::Left(t) => Some(t),
-                Either::Right(()) => None,
+            match futures::future::select(work, watch).await {
+                futures::future::Either::Left((t, _)) => Some(t),
+                futures::future::Either::Right(((), _)) => None,
             }
         })
     })?;
@@ -520,28 +520,6 @@ fn block_on<T: Send>(
             .take()
             .unwrap_or_else(|| pyo3::exceptions::PyKeyboardInterrupt::new_err(()))),
     }
-}
-
-enum Either<A, B> {
-    Left(A),
-    Right(B),
-}
-
-/// The first of two futures to finish.
-async fn futures_select<A, B>(
-    mut a: std::pin::Pin<&mut impl std::future::Future<Output = A>>,
-    mut b: std::pin::Pin<&mut impl std::future::Future<Output = B>>,
-) -> Either<A, B> {
-    std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
-            return std::task::Poll::Ready(Either::Left(v));
-        }
-        if let std::task::Poll::Ready(v) = b.as_mut().poll(cx) {
-            return std::task::Poll::Ready(Either::Right(v));
-        }
-        std::task::Poll::Pending
-    })
-    .await
 }
 
 fn build_client(
@@ -758,7 +736,7 @@ fn run(
                     .map(open)
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(CampaignError::Split)?;
-                Campaign::create(&dir, inputs, settings, &mut watcher)
+                Campaign::create(&dir, inputs, settings, &mut watcher).map(|(c, _)| c)
             })?
         }
         None => detached(py, || Campaign::open(&dir))?,

@@ -593,13 +593,13 @@ impl Campaign {
     /// file flushed to the disk), then records the campaign. An input that
     /// cannot be split leaves `dir` as it was found and sends nothing.
     /// `observer` sees the split's diagnostics and progress, and may stop
-    /// it.
+    /// it. Returns the campaign and what the split did.
     pub fn create(
         dir: &Path,
         inputs: Vec<Input>,
         settings: Settings,
         observer: impl crate::Observer,
-    ) -> Result<Campaign, CampaignError> {
+    ) -> Result<(Campaign, crate::split::SplitSummary), CampaignError> {
         let empty = match fs::read_dir(dir) {
             Ok(mut entries) => entries.next().is_none(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => true,
@@ -607,7 +607,7 @@ impl Campaign {
         };
         if !empty {
             let hint = if dir.join(JOURNAL).exists() {
-                " (it holds a campaign: open it to resume)"
+                " (it holds a campaign: leave the inputs out to resume it)"
             } else {
                 ""
             };
@@ -636,15 +636,18 @@ impl Campaign {
                 }
             })
             .and_then(|sink| crate::split::Splitter::new(options, sink).run(inputs, observer));
-        if let Err(e) = split {
-            let _ = fs::remove_dir(&batches);
-            if !existed {
-                let _ = fs::remove_dir(dir);
+        let summary = match split {
+            Ok((summary, _)) => summary,
+            Err(e) => {
+                let _ = fs::remove_dir(&batches);
+                if !existed {
+                    let _ = fs::remove_dir(dir);
+                }
+                return Err(CampaignError::Split(e));
             }
-            return Err(CampaignError::Split(e));
-        }
+        };
         let files = files_of_manifest(&batches, "batches")?;
-        Campaign::start(dir, files, settings)
+        Ok((Campaign::start(dir, files, settings)?, summary))
     }
 
     /// Opens the campaign in `dir` to run it: reads its journal back
@@ -1166,11 +1169,14 @@ impl Campaign {
         }
     }
 
+    /// Whether a create is being reconciled (lists then matter whole).
+    fn reconciling(&self) -> bool {
+        (0..self.core.len()).any(|i| self.core.view(i).is_some_and(|v| v.stage == "reconciling"))
+    }
+
     /// The batches of a list answer that matter to the core: ours, and,
     /// while a create is being reconciled, the others (candidates).
-    fn relevant(&self, listed: &[Batch]) -> Vec<Seen> {
-        let reconciling = (0..self.core.len())
-            .any(|i| self.core.view(i).is_some_and(|v| v.stage == "reconciling"));
+    fn relevant(&self, listed: &[Batch], reconciling: bool) -> Vec<Seen> {
         let ours: HashSet<&str> = (0..self.core.len())
             .filter_map(|i| self.core.view(i).and_then(|v| v.id))
             .collect();
@@ -1182,9 +1188,8 @@ impl Campaign {
     }
 
     fn listed(&mut self, listed: Vec<Batch>, watch: &mut impl Watch) -> Result<(), CampaignError> {
-        let batches = self.relevant(&listed);
-        let reconciling = (0..self.core.len())
-            .any(|i| self.core.view(i).is_some_and(|v| v.stage == "reconciling"));
+        let reconciling = self.reconciling();
+        let batches = self.relevant(&listed, reconciling);
         let changed = batches.iter().any(|b| self.seen.get(&b.id) != Some(b));
         for b in listed {
             self.batches.insert(b.id.clone(), b);
@@ -1194,16 +1199,26 @@ impl Campaign {
             at: now_millis(),
         };
         if reconciling || changed {
-            let bound_before: Vec<Option<String>> = (0..self.core.len())
-                .map(|i| self.core.batch_of(i).map(str::to_owned))
-                .collect();
-            let old = self.seen.clone();
-            self.record(event.clone())?;
-            self.tell(&bound_before, &old, &event, watch);
+            self.record_and_tell(event, watch)
         } else {
             // Nothing new: the core only learns which batches were shown.
             self.core.apply(&event);
+            Ok(())
         }
+    }
+
+    /// Records an answer and notes what it changed (adoptions, statuses).
+    fn record_and_tell(
+        &mut self,
+        event: Event,
+        watch: &mut impl Watch,
+    ) -> Result<(), CampaignError> {
+        let bound_before: Vec<Option<String>> = (0..self.core.len())
+            .map(|i| self.core.batch_of(i).map(str::to_owned))
+            .collect();
+        let old = self.seen.clone();
+        self.record(event.clone())?;
+        self.tell(&bound_before, &old, &event, watch);
         Ok(())
     }
 
@@ -1218,20 +1233,13 @@ impl Campaign {
             Ok(batch) => {
                 let seen = seen_of(&batch);
                 self.batches.insert(batch.id.clone(), batch);
+                let unchanged = self.seen.get(&seen.id) == Some(&seen);
                 let event = Event::Got { batch: seen };
-                if let Event::Got { batch } = &event {
-                    if self.seen.get(&batch.id) == Some(batch) {
-                        self.core.apply(&event);
-                        return Ok(());
-                    }
+                if unchanged {
+                    self.core.apply(&event);
+                    return Ok(());
                 }
-                let bound_before: Vec<Option<String>> = (0..self.core.len())
-                    .map(|i| self.core.batch_of(i).map(str::to_owned))
-                    .collect();
-                let old = self.seen.clone();
-                self.record(event.clone())?;
-                self.tell(&bound_before, &old, &event, watch);
-                Ok(())
+                self.record_and_tell(event, watch)
             }
             Err(e) if e.status() == Some(404) => {
                 let file = (0..self.core.len()).find(|&i| self.core.batch_of(i) == Some(id));

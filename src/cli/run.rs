@@ -5,14 +5,14 @@ use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::campaign::driver::{files_of_manifest, Row};
+use crate::campaign::driver::Row;
 use crate::campaign::{Campaign, CampaignError, Note, Outcome, Progress, Settings, Watch};
 use crate::merge::RetrySet;
 use crate::validate::report::Format;
 use serde_json::json;
 
 use super::batch::{runtime, ApiArgs};
-use super::{count, interrupt, merge, split, LimitArgs, FAILURE, NOT_COMPLIANT, OK};
+use super::{count, interrupt, merge, split, FAILURE, NOT_COMPLIANT, OK};
 
 /// The whole workflow in one resumable command: split, submit, wait,
 /// download, merge.
@@ -221,7 +221,7 @@ pub fn run(args: Args) -> u8 {
     let campaign = if args.inputs.is_empty() {
         resume(&args)
     } else {
-        start(&args)
+        start(&args, &cooperating)
     };
     let mut campaign = match campaign {
         Ok(campaign) => campaign,
@@ -283,74 +283,31 @@ pub fn run(args: Args) -> u8 {
 
 /// Starts a campaign: DIR absent or empty, the inputs split into
 /// DIR/batches exactly as `split` would, the options recorded.
-fn start(args: &Args) -> Result<Campaign, u8> {
+fn start(args: &Args, cooperating: &interrupt::Cooperating) -> Result<Campaign, u8> {
     if !args.adopt.is_empty() || !args.create_anew.is_empty() {
         say("--adopt and --create-anew settle a campaign that stopped: give them without inputs");
         return Err(FAILURE);
     }
-    let dir = &args.dir;
-    let empty = match std::fs::read_dir(dir) {
-        Ok(mut entries) => entries.next().is_none(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => true,
-        Err(e) => {
-            say(format!("{}: {e}", dir.display()));
-            return Err(FAILURE);
-        }
-    };
-    if !empty {
-        let hint = if dir.join(crate::campaign::driver::JOURNAL).exists() {
-            " (it holds a campaign: leave the inputs out to resume it)"
-        } else {
-            ""
-        };
-        say(format!(
-            "{} is not empty: a new campaign needs an absent or empty directory{hint}",
-            dir.display()
-        ));
-        return Err(FAILURE);
-    }
     let settings = new_settings(args);
-    let existed = dir.exists();
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        say(format!("cannot create {}: {e}", dir.display()));
-        return Err(FAILURE);
-    }
-    let batches = dir.join("batches");
-    let status = split::run(split::Args {
-        inputs: args.inputs.clone(),
-        out: Some(batches.clone()),
-        limits: LimitArgs {
-            max_records: settings.max_records,
-            min_records: settings.min_records,
-            max_bytes: settings.max_bytes,
-        },
-        prefix: settings.prefix.clone(),
-        force: false,
-        skip_invalid: settings.skip_invalid,
-        deny_warnings: settings.deny_warnings,
-        wrap: settings.wrap,
-        sync: true,
-        id_prefix: settings.id_prefix.clone(),
-        dry_run: false,
-        format: Format::Human,
-        max_errors: None,
-    });
-    if status != OK {
-        // Nothing was sent; leave the directory as it was found.
-        let _ = std::fs::remove_dir(&batches);
-        if !existed {
-            let _ = std::fs::remove_dir(dir);
+    split::check_names(&settings.prefix, &settings.id_prefix)?;
+    let inputs = split::open_all(&args.inputs)?;
+    // Diagnostics as `split` prints them; the errors of refused lines go to
+    // rejected.ndjson with --skip-invalid.
+    let mut shown = split::Shown::with(Format::Human, !settings.skip_invalid, None, cooperating);
+    match Campaign::create(&args.dir, inputs, settings, &mut shown) {
+        Ok((campaign, summary)) => {
+            shown.done(&summary, Some(&args.dir.join("batches")));
+            Ok(campaign)
         }
-        if status == NOT_COMPLIANT {
-            say("nothing was sent");
+        Err(CampaignError::Split(e)) => {
+            let status = shown.failed(&e);
+            if status == NOT_COMPLIANT {
+                say("nothing was sent");
+            }
+            Err(status)
         }
-        return Err(status);
+        Err(e) => Err(failed(&e)),
     }
-    let files = files_of_manifest(&batches, "batches").map_err(|e| {
-        say(e);
-        FAILURE
-    })?;
-    Campaign::start(dir, files, settings).map_err(|e| failed(&e))
 }
 
 /// Opens the campaign in DIR to resume it, with the options given checked

@@ -72,23 +72,8 @@ pub struct Args {
 
 /// Runs the subcommand; returns the exit status.
 pub fn run(args: Args) -> u8 {
-    let valid_prefix = !args.prefix.is_empty()
-        && !args.prefix.contains(['/', '\\'])
-        && !args.prefix.starts_with('.');
-    if !valid_prefix {
-        eprintln!(
-            "syncbatch: --prefix must be a plain file name part, not {:?}",
-            args.prefix
-        );
-        return FAILURE;
-    }
-    if let Some(c) = args.id_prefix.chars().find(|c| c.is_control()) {
-        eprintln!(
-            "syncbatch: --id-prefix holds the control character U+{:04X}: \
-             every id made with it would be refused",
-            u32::from(c)
-        );
-        return FAILURE;
+    if let Err(status) = check_names(&args.prefix, &args.id_prefix) {
+        return status;
     }
     let limits = match args.limits.limits() {
         Ok(limits) => limits,
@@ -155,9 +140,29 @@ pub fn run(args: Args) -> u8 {
     }
 }
 
+/// Refuses a `--prefix` that is no plain file name part and an
+/// `--id-prefix` with a control character (exit 2).
+pub(crate) fn check_names(prefix: &str, id_prefix: &str) -> Result<(), u8> {
+    let valid_prefix =
+        !prefix.is_empty() && !prefix.contains(['/', '\\']) && !prefix.starts_with('.');
+    if !valid_prefix {
+        eprintln!("syncbatch: --prefix must be a plain file name part, not {prefix:?}");
+        return Err(FAILURE);
+    }
+    if let Some(c) = id_prefix.chars().find(|c| c.is_control()) {
+        eprintln!(
+            "syncbatch: --id-prefix holds the control character U+{:04X}: \
+             every id made with it would be refused",
+            u32::from(c)
+        );
+        return Err(FAILURE);
+    }
+    Ok(())
+}
+
 /// Opens every input before any is read: one that cannot be opened fails
 /// the split at once.
-fn open_all(paths: &[PathBuf]) -> Result<Vec<Input>, u8> {
+pub(crate) fn open_all(paths: &[PathBuf]) -> Result<Vec<Input>, u8> {
     let stdin = [PathBuf::from("-")];
     let paths = if paths.is_empty() { &stdin[..] } else { paths };
     if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
@@ -178,7 +183,7 @@ fn open_all(paths: &[PathBuf]) -> Result<Vec<Input>, u8> {
 /// lines, unless they go to `rejected.ndjson`, and the warnings of kept
 /// ones) in the chosen format, up to `--max-errors`; a progress bar; and,
 /// at the end, the summary or the reason it failed. It stops at a signal.
-struct Shown<'a> {
+pub(crate) struct Shown<'a> {
     format: Format,
     /// Whether the errors of refused lines are printed.
     errors: bool,
@@ -190,10 +195,26 @@ struct Shown<'a> {
 
 impl<'a> Shown<'a> {
     fn new(args: &Args, cooperating: &'a interrupt::Cooperating) -> Self {
+        Shown::with(
+            args.format,
+            !args.skip_invalid || args.dry_run,
+            args.max_errors,
+            cooperating,
+        )
+    }
+
+    /// Shows diagnostics in `format` (the errors of refused lines only
+    /// when `errors`), at most `max_errors` of them.
+    pub(crate) fn with(
+        format: Format,
+        errors: bool,
+        max_errors: Option<u64>,
+        cooperating: &'a interrupt::Cooperating,
+    ) -> Self {
         Shown {
-            format: args.format,
-            errors: !args.skip_invalid || args.dry_run,
-            left: args.max_errors.unwrap_or(u64::MAX),
+            format,
+            errors,
+            left: max_errors.unwrap_or(u64::MAX),
             hidden: 0,
             bar: None,
             cooperating,
@@ -217,7 +238,7 @@ impl<'a> Shown<'a> {
     }
 
     /// The summary of a split that succeeded (into `out`, or a dry run).
-    fn done(&mut self, s: &SplitSummary, out: Option<&PathBuf>) {
+    pub(crate) fn done(&mut self, s: &SplitSummary, out: Option<&PathBuf>) {
         self.clear_bar();
         let figures = format!(
             "{} dropped, {} rejected, {}",
@@ -254,7 +275,7 @@ impl<'a> Shown<'a> {
     }
 
     /// Says why the split failed; the exit status.
-    fn failed(&mut self, e: &Error) -> u8 {
+    pub(crate) fn failed(&mut self, e: &Error) -> u8 {
         self.clear_bar();
         self.hidden_note();
         let text = match e.kind() {

@@ -738,8 +738,7 @@ impl Client {
             // Whole also means the last line ends with `\n` or parses: a
             // body that stopped in the middle of a line, whatever its
             // length said, is fetched again.
-            let text = tokio::fs::read(&temp).await.map_err(|e| io("read", e))?;
-            if !last_line_whole(&text) {
+            if !ends_whole(&temp).await.map_err(|e| io("read", e))? {
                 return Err(ClientError::new(
                     ClientErrorKind::CutShort,
                     None,
@@ -814,6 +813,24 @@ impl Client {
             }
         }
     }
+}
+
+/// Whether the file at `path` ends with a whole line: one byte read in the
+/// usual case (it ends with `\n`); the whole file only when it does not.
+async fn ends_whole(path: &Path) -> std::io::Result<bool> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = tokio::fs::File::open(path).await?;
+    let len = file.metadata().await?.len();
+    if len == 0 {
+        return Ok(true);
+    }
+    file.seek(std::io::SeekFrom::Start(len - 1)).await?;
+    let mut last = [0u8];
+    file.read_exact(&mut last).await?;
+    if last[0] == b'\n' {
+        return Ok(true);
+    }
+    Ok(last_line_whole(&tokio::fs::read(path).await?))
 }
 
 /// Whether `text`'s last line is whole: it ends with `\n`, or what follows
